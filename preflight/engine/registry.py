@@ -1,0 +1,218 @@
+"""Check registration: declarative metadata validated at registration, explicit discovery.
+
+A check is a small function decorated with @check(...). It receives a context for its scope
+(see `preflight.engine.context`) and returns one Finding or an iterable of Findings. The runner
+fills in the check id, host, domain, source and destination; a check that raises becomes ERROR.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from preflight.model import Scope, Severity, Status
+
+ID_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+CATEGORIES = ("host", "storage", "cpu", "domain", "network", "firewall", "memory", "nfs")
+
+
+class RegistryError(Exception):
+    """A check is malformed, duplicated or failed to import: the run must stop."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a check says about one subject (or one disk of it)."""
+
+    status: Status
+    message: str
+    observed: Any = None
+    expected: Any = None
+    source: Optional[str] = None       # where the observation came from: "hv2: /proc/self/mountinfo"
+    subject: Optional[str] = None      # defaults to the scope's subject (host, domain, domain->dest)
+    disk: Optional[str] = None
+    details: dict = field(default_factory=dict)
+
+
+def passed(message: str, **kw) -> Finding:
+    return Finding(Status.PASS, message, **kw)
+
+
+def warned(message: str, **kw) -> Finding:
+    return Finding(Status.WARN, message, **kw)
+
+
+def failed(message: str, **kw) -> Finding:
+    return Finding(Status.FAIL, message, **kw)
+
+
+def undecided(message: str, **kw) -> Finding:
+    """ERROR: the check could not decide. Never use PASS for this."""
+    return Finding(Status.ERROR, message, **kw)
+
+
+def skipped(message: str, **kw) -> Finding:
+    return Finding(Status.SKIP, message, **kw)
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    id: str
+    title: str
+    category: str
+    severity: Severity
+    scope: Scope
+    func: Callable
+    remediation: str
+    rationale: str                      # why it matters for live migration
+    verifies: str                       # what it verifies, for `preflight explain`
+    references: tuple = ()
+    requires: tuple = ()                # fact keys; missing on a host involved -> ERROR
+    # For HOST scope checks: which role of a host in a migration the check bears on.
+    roles: tuple = ("source", "destination")
+    origin: str = "built-in"            # built-in, or the plugin's entry point
+
+    def metadata(self) -> dict:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "category": self.category,
+            "severity": self.severity.value,
+            "scope": self.scope.value,
+            "remediation": self.remediation,
+            "rationale": self.rationale,
+            "verifies": self.verifies,
+            "references": list(self.references),
+            "origin": self.origin,
+        }
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._checks: dict = {}
+
+    def add(self, spec: CheckSpec) -> None:
+        _validate(spec)
+        if spec.id in self._checks:
+            other = self._checks[spec.id]
+            raise RegistryError(
+                f"check id {spec.id!r} is defined twice ({other.origin}: {other.func.__module__} "
+                f"and {spec.origin}: {spec.func.__module__}); rename one of them"
+            )
+        self._checks[spec.id] = spec
+
+    def get(self, check_id: str) -> Optional[CheckSpec]:
+        return self._checks.get(check_id)
+
+    def all(self) -> list:
+        return sorted(self._checks.values(), key=lambda s: (CATEGORIES.index(s.category)
+                                                            if s.category in CATEGORIES else 99, s.id))
+
+    def __len__(self) -> int:
+        return len(self._checks)
+
+
+def _validate(spec: CheckSpec) -> None:
+    problems = []
+    if not ID_RE.match(spec.id):
+        problems.append("id must look like 'category.name' (lower case, digits, underscores)")
+    if not spec.title or len(spec.title) > 150:
+        problems.append("title must be 1-150 characters")
+    if not spec.remediation.strip():
+        problems.append("remediation is required")
+    if not spec.rationale.strip() or not spec.verifies.strip():
+        problems.append("rationale and verifies are required (they are what `preflight explain` shows)")
+    if not isinstance(spec.severity, Severity):
+        problems.append("severity must be a preflight.model.Severity")
+    if not isinstance(spec.scope, Scope):
+        problems.append("scope must be a preflight.model.Scope")
+    if problems:
+        raise RegistryError(f"check {spec.id!r} ({spec.func.__module__}): " + "; ".join(problems))
+
+
+# Checks declared with @check land here when their module is imported; discovery moves them
+# into a Registry. Kept as a list (not a registry) so a module imported twice is caught as a duplicate.
+_DECLARED: list = []
+
+
+def check(*, id: str, title: str, category: str, severity: Severity, scope: Scope,
+          remediation: str, rationale: str, verifies: str, references=(), requires=(),
+          roles=("source", "destination")):
+    """Declare a check. See the module docstring."""
+
+    def wrap(func: Callable) -> Callable:
+        spec = CheckSpec(id=id, title=title, category=category, severity=severity, scope=scope,
+                         func=func, remediation=remediation.strip(), rationale=rationale.strip(),
+                         verifies=verifies.strip(), references=tuple(references),
+                         requires=tuple(requires), roles=tuple(roles))
+        _validate(spec)
+        func.__preflight_check__ = spec
+        _DECLARED.append(spec)
+        return func
+
+    return wrap
+
+
+def _specs_in_module(module) -> list:
+    return [obj.__preflight_check__ for obj in vars(module).values()
+            if callable(obj) and hasattr(obj, "__preflight_check__")
+            and obj.__module__ == module.__name__]
+
+
+BUILTIN_PACKAGE = "preflight.checks"
+ENTRY_POINT_GROUP = "preflight.checks"
+
+
+def discover(include_plugins: bool = True) -> Registry:
+    """Built-in checks from preflight.checks, then plugins from the entry-point group.
+
+    Loud by design: a module that fails to import or a duplicate id raises RegistryError.
+    """
+    registry = Registry()
+    package = importlib.import_module(BUILTIN_PACKAGE)
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        name = f"{BUILTIN_PACKAGE}.{info.name}"
+        try:
+            module = importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - any import failure must stop the run loudly
+            raise RegistryError(f"built-in check module {name} failed to import: {exc}") from exc
+        for spec in _specs_in_module(module):
+            registry.add(spec)
+    if include_plugins:
+        for ep in _entry_points():
+            try:
+                loaded = ep.load()
+            except Exception as exc:  # noqa: BLE001
+                raise RegistryError(
+                    f"plugin {ep.name!r} ({ep.value}) from entry point group {ENTRY_POINT_GROUP!r} "
+                    f"failed to import: {exc}; fix or uninstall that package") from exc
+            modules = [loaded] if hasattr(loaded, "__name__") and not callable(loaded) else []
+            specs = (_specs_in_module(loaded) if modules else
+                     [loaded.__preflight_check__] if hasattr(loaded, "__preflight_check__") else [])
+            if not specs:
+                raise RegistryError(
+                    f"plugin {ep.name!r} ({ep.value}) declares no check: point the entry point "
+                    f"at a module containing @preflight.engine.registry.check functions")
+            for spec in specs:
+                registry.add(_with_origin(spec, f"plugin {ep.name}"))
+    return registry
+
+
+def _with_origin(spec: CheckSpec, origin: str) -> CheckSpec:
+    from dataclasses import replace
+
+    return replace(spec, origin=origin)
+
+
+def _entry_points():
+    from importlib.metadata import entry_points
+
+    eps = entry_points()
+    if hasattr(eps, "select"):
+        return list(eps.select(group=ENTRY_POINT_GROUP))
+    return list(eps.get(ENTRY_POINT_GROUP, []))  # Python < 3.10

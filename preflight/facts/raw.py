@@ -1,0 +1,59 @@
+"""The raw facts record: what is gathered from hosts, what `--record` writes and what replay reads.
+
+Raw facts are the unparsed outputs (shell command output, libvirt XML), so that a recording
+made on real hosts replays through exactly the same parsers as a live run. The record is
+plain JSON:
+
+    {
+      "format": "preflight-facts/1",
+      "cluster": "lab", "recorded": "2026-11-26T03:00:00+00:00", "tool_version": "0.1.0",
+      "storage_hosts": ["nas"],
+      "hosts": {
+        "hv1": {
+          "address": "10.251.7.11", "reachable": true, "error": null,
+          "round_trips": 1, "libvirt_calls": 9,
+          "shell": {KEY: {"rc": 0, "out": "...", "err": ""}, ...},   # keys: SHELL_FACTS
+          "libvirt": {
+            "lib_version": 9000000, "hv_version": 7002000, "hostname": "hv1",
+            "capabilities": "<capabilities>...", "domcapabilities": "<domainCapabilities>...",
+            "domains": [{"name": "vm1", "uuid": "...", "state": "running", "active": true,
+                         "persistent": true, "xml": "<domain>... (migratable, scrubbed)"}],
+            "networks": [{"name": "default", "active": true, "persistent": true,
+                          "autostart": true, "xml": "<network>..."}]
+          },
+          "errors": {FACT_KEY: "why it could not be gathered"}
+        }
+      },
+      "pairs": [
+        {"source": "hv1", "destination": "hv2", "round_trips": 1,
+         "cpu": {"vm1": {"result": "identical", "message": null}},
+         "probes": [{"port": 49152, "purpose": "migration", "target": "hv2",
+                     "outcome": "answered", "detail": null, "elapsed_ms": 3}],
+         "resolved": "10.251.7.12",
+         "errors": {}}
+      ]
+    }
+
+A fact that could not be gathered is absent and named in "errors"; parsers turn that into
+HostFacts.fact_errors so that checks needing it say ERROR, never PASS.
+"""
+
+FORMAT = "preflight-facts/1"
+
+# Shell facts gathered from every hypervisor in one batched exec. key -> argv.
+SHELL_FACTS = {
+    "hostname": ["hostname"],
+    "fqdn": ["hostname", "-f"],
+    "machine_id": ["cat", "/etc/machine-id"],
+    "mountinfo": ["cat", "/proc/self/mountinfo"],
+    "fstab": ["cat", "/etc/fstab"],
+    "ip_link": ["ip", "-j", "-d", "link", "show"],
+    "ip_addr": ["ip", "-j", "addr", "show"],
+    "qemu_conf": ["cat", "/etc/libvirt/qemu.conf"],
+    "nft": ["nft", "-j", "list", "ruleset"],
+    "iptables": ["iptables-save"],
+    "os_release": ["cat", "/etc/os-release"],
+}
+
+# Facts whose absence must make the checks that read them ERROR (error keys use these names).
+LIBVIRT_FACTS = ("libvirt", "capabilities", "domcapabilities", "domains", "networks")
