@@ -1,0 +1,284 @@
+"""The command line: a thin typer layer over preflight.engine. Heavy imports stay lazy so
+`preflight --help` is fast and the replay path never needs libvirt."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from preflight import __version__
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNDECIDED, EXIT_INTERNAL = 0, 1, 2, 3, 4
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 every check decided and nothing failed; 1 at least one FAIL; "
+    "2 usage, inventory or recording error; 3 no FAIL but something could not be decided "
+    "(ERROR, unreachable host, or checks left out); 4 internal error (a bug: please report it)."
+)
+
+app = typer.Typer(
+    name="preflight",
+    add_completion=False,
+    no_args_is_help=True,
+    help=(
+        "Live-migration readiness for KVM/libvirt clusters: can every running VM move to every "
+        "other host, and if not, why not?\n\n"
+        "preflight connects to each hypervisor over SSH (read-only), gathers its facts once, "
+        "judges every VM against every destination (shared storage, CPU, networks, firewall, "
+        "host identity) and writes a terminal summary, JSON and a self-contained HTML report.\n\n"
+        "Try it without any hypervisor:  preflight check --cluster demo --html report.html\n\n"
+        + EXIT_CODES_HELP
+    ),
+)
+
+
+class UsageProblem(Exception):
+    """A one-line user error (exit 2)."""
+
+
+def _die(message: str, code: int) -> None:
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"preflight: error: {message}",
+                                                                markup=False)
+    raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"preflight {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Live-migration readiness for KVM/libvirt clusters."""
+
+
+def _split(items: Optional[List[str]]) -> tuple:
+    out = []
+    for item in items or []:
+        out += [p.strip() for p in item.split(",") if p.strip()]
+    return tuple(out)
+
+
+def _registry():
+    from preflight.engine.registry import discover
+
+    return discover()
+
+
+@app.command()
+def check(
+    cluster: str = typer.Option("demo", "--cluster", "-c", metavar="NAME",
+                                help="Cluster from the inventory. 'demo' is built in: recorded lab facts, "
+                                     "no hypervisor needed."),
+    inventory: Optional[Path] = typer.Option(
+        None, "--inventory", "-i", metavar="FILE",
+        help="Inventory TOML. Default: $PREFLIGHT_INVENTORY, ./preflight.toml, "
+             "~/.config/preflight/inventory.toml."),
+    html: Optional[Path] = typer.Option(None, "--html", metavar="FILE",
+                                        help="Write the self-contained HTML report (CAB evidence)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", metavar="FILE",
+                                            help="Write the JSON report (schema: reports/schema)."),
+    only: Optional[List[str]] = typer.Option(
+        None, "--only", metavar="ID|CATEGORY",
+        help="Run only these checks or categories (repeat or comma-separate). Verdicts that other "
+             "checks bear on become 'unknown', never 'pass'."),
+    skip: Optional[List[str]] = typer.Option(None, "--skip", metavar="ID|CATEGORY",
+                                             help="Leave out these checks or categories."),
+    record: Optional[Path] = typer.Option(
+        None, "--record", metavar="FILE",
+        help="Also save the raw facts gathered (secrets scrubbed) so the run can be replayed."),
+    replay: Optional[Path] = typer.Option(
+        None, "--replay", metavar="FILE",
+        help="Check from a recording made with --record instead of connecting to hosts."),
+    trust_new_host_keys: bool = typer.Option(
+        False, "--trust-new-host-keys",
+        help="Accept and save SSH host keys of hosts not yet in known_hosts (first contact only; "
+             "a changed key is never accepted). Off by default: verify fingerprints instead."),
+    parallel: int = typer.Option(16, "--parallel", min=1, max=256,
+                                 help="Hosts gathered at once."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no terminal summary."),
+) -> None:
+    """Check that every running VM can live-migrate to every other host of a cluster.
+
+    Read-only: preflight runs commands that inspect hosts and asks libvirt questions; it changes
+    nothing on any host.
+    """
+    from rich.console import Console
+
+    from preflight.engine.pipeline import GatherOptions, ReplayError, evaluate, gather, load_recording, now
+    from preflight.engine.registry import RegistryError
+    from preflight.engine.runner import Selection
+    from preflight.inventory import InventoryError, load
+
+    err = Console(stderr=True, highlight=False)
+    try:
+        registry = _registry()
+        selection = Selection(only=_split(only), skip=_split(skip))
+        unknown = selection.unknown_items(registry)
+        if unknown:
+            raise UsageProblem(f"--only/--skip: no check or category {unknown[0]!r}; "
+                               f"`preflight checks` lists them")
+        started = now()
+        if replay is not None:
+            record_data, source, name = load_recording(replay), f"replay:{replay}", cluster
+            name = record_data.get("cluster", cluster) if cluster == "demo" else cluster
+        else:
+            spec = load(cluster, str(inventory) if inventory else None)
+            name = spec.name
+            if spec.replay is not None:
+                record_data, source = load_recording(spec.replay), f"replay:{spec.replay.name}"
+            else:
+                progress = None if quiet else _progress(err)
+                record_data = gather(spec, GatherOptions(trust_new_host_keys=trust_new_host_keys,
+                                                         parallel=parallel), progress)
+                source = "live"
+        if record is not None:
+            _write(record, _dump(record_data))
+        report = evaluate(record_data, registry, selection, cluster=name, started=started, source=source)
+    except (InventoryError, ReplayError, RegistryError, UsageProblem) as exc:
+        _die(str(exc), EXIT_USAGE)
+        return
+    _emit(report, html, json_out, quiet)
+    raise typer.Exit(report.exit_code())
+
+
+def _progress(console):
+    def show(message: str) -> None:
+        console.print(f"[dim]…[/dim] {message}", markup=True, highlight=False)
+
+    return show
+
+
+def _dump(data: dict) -> str:
+    import json
+
+    return json.dumps(data, indent=1, sort_keys=True) + "\n"
+
+
+def _write(path: Path, text: str) -> None:
+    from preflight.reports import write_atomically
+
+    try:
+        write_atomically(path, text)
+    except OSError as exc:
+        raise UsageProblem(f"{path}: cannot write: {exc.strerror or exc}") from exc
+
+
+def _emit(report, html: Optional[Path], json_out: Optional[Path], quiet: bool) -> None:
+    from rich.console import Console
+
+    from preflight.reports import render_html, render_json, render_terminal
+
+    try:
+        # Render everything before writing anything, so a failure never leaves a partial set.
+        rendered = []
+        if json_out is not None:
+            rendered.append((json_out, render_json(report)))
+        if html is not None:
+            rendered.append((html, render_html(report)))
+        for path, text in rendered:
+            _write(path, text)
+    except UsageProblem as exc:
+        _die(str(exc), EXIT_USAGE)
+    if not quiet:
+        render_terminal(report, Console(highlight=False))
+    err = Console(stderr=True, highlight=False)
+    for path, _ in rendered:
+        if not quiet:
+            err.print(f"wrote {path}", markup=False)
+
+
+@app.command("checks")
+def list_checks() -> None:
+    """List every check (built-in and plugins): id, category, severity, scope, title."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from preflight.engine.registry import RegistryError
+
+    try:
+        registry = _registry()
+    except RegistryError as exc:
+        _die(str(exc), EXIT_USAGE)
+        return
+    table = Table(box=None, pad_edge=False, show_edge=False)
+    for col in ("id", "category", "severity", "scope", "title", "origin"):
+        table.add_column(col)
+    for spec in registry.all():
+        table.add_row(spec.id, spec.category, spec.severity.value, spec.scope.value, spec.title,
+                      spec.origin)
+    Console(highlight=False).print(table)
+
+
+@app.command()
+def explain(check_id: str = typer.Argument(..., metavar="ID", help="A check id, e.g. storage.shared")) -> None:
+    """Explain one check: what it verifies, why it matters for live migration, how to fix a failure."""
+    from rich.console import Console
+
+    from preflight.engine.registry import RegistryError
+
+    try:
+        registry = _registry()
+    except RegistryError as exc:
+        _die(str(exc), EXIT_USAGE)
+        return
+    spec = registry.get(check_id)
+    if spec is None:
+        near = [s.id for s in registry.all() if check_id.split(".")[-1] in s.id or s.category == check_id]
+        hint = f" (did you mean {', '.join(near)}?)" if near else "; `preflight checks` lists them"
+        _die(f"no check {check_id!r}{hint}", EXIT_USAGE)
+    out = Console(highlight=False)
+    out.print(f"[bold]{spec.id}[/bold] — {spec.title}")
+    out.print(f"category {spec.category} · severity {spec.severity.value} · scope {spec.scope.value}"
+              f" · {spec.origin}", markup=False)
+    for heading, text in (("What it verifies", spec.verifies),
+                          ("Why it matters for live migration", spec.rationale),
+                          ("How to fix", spec.remediation)):
+        out.print(f"\n[bold]{heading}[/bold]")
+        out.print(text, markup=False)
+    if spec.references:
+        out.print("\n[bold]References[/bold]")
+        for ref in spec.references:
+            out.print(f"  {ref}", markup=False)
+
+
+@app.command()
+def clusters(inventory: Optional[Path] = typer.Option(None, "--inventory", "-i", metavar="FILE",
+                                                      help="Inventory TOML (default search as for check).")) -> None:
+    """List the clusters the inventory defines (and the built-in demo)."""
+    from preflight.inventory import InventoryError, list_clusters
+
+    try:
+        found = list_clusters(str(inventory) if inventory else None)
+    except InventoryError as exc:
+        _die(str(exc), EXIT_USAGE)
+        return
+    for name, c in sorted(found.items()):
+        what = f"replay of {c.replay.name}" if c.replay else f"{len(c.hosts)} hosts"
+        typer.echo(f"{name}\t{what}\t{c.source}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("preflight: interrupted\n")
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - never a traceback for users
+        if os.environ.get("PREFLIGHT_DEBUG"):
+            raise
+        sys.stderr.write(f"preflight: internal error: {type(exc).__name__}: {exc} "
+                         f"(a bug; rerun with PREFLIGHT_DEBUG=1 for the traceback and report it)\n")
+        sys.exit(EXIT_INTERNAL)

@@ -1,0 +1,95 @@
+"""One `preflight check` from inventory to run model: gather (or replay) -> parse -> check -> matrix."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Optional
+
+from preflight import __version__
+from preflight.engine.matrix import build_matrix
+from preflight.engine.registry import Registry
+from preflight.engine.runner import Selection, run_checks, select
+from preflight.inventory import Cluster
+from preflight.model import HostSummary, RunReport
+
+
+class ReplayError(Exception):
+    """A recorded facts file cannot be used (one line, exit code 2)."""
+
+
+@dataclass(frozen=True)
+class GatherOptions:
+    trust_new_host_keys: bool = False
+    parallel: int = 16
+    pair_probes: bool = True
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def load_recording(path: Path) -> dict:
+    from preflight.facts.raw import FORMAT
+
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ReplayError(f"{path}: cannot read the recording: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise ReplayError(f"{path}: not a JSON facts recording ({exc}); "
+                          f"make one with `preflight check --record FILE`") from exc
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise ReplayError(f"{path}: not a preflight facts recording (expected \"format\": \"{FORMAT}\"); "
+                          f"make one with `preflight check --record FILE`")
+    return record
+
+
+def gather(cluster: Cluster, options: GatherOptions, progress: Optional[Callable] = None) -> dict:
+    """Live facts from the cluster's hosts (imports the SSH/libvirt stack only here)."""
+    from preflight.facts.collect import collect
+
+    return collect(cluster, options, progress=progress)
+
+
+def evaluate(record: dict, registry: Registry, selection: Selection, *, cluster: str,
+             started: str, source: str) -> RunReport:
+    from preflight.facts.parse import parse_record
+
+    facts = parse_record(record)
+    selected, left_out = select(registry, selection)
+    results = run_checks(facts, selected)
+    migrations = build_matrix(facts, selected, left_out, results)
+    return RunReport(
+        cluster=cluster,
+        started=started,
+        finished=now(),
+        tool_version=__version__,
+        hosts=[_summary(h, record) for h in facts.hypervisors],
+        results=results,
+        migrations=migrations,
+        checks=[s.metadata() for s in selected],
+        selection={"only": list(selection.only), "skip": list(selection.skip),
+                   "left_out": [s.id for s in left_out]},
+        source=source,
+    )
+
+
+def _summary(host, record: dict) -> HostSummary:
+    raw = record.get("hosts", {}).get(host.name, {})
+    pair_rts = sum(p.get("round_trips_by_host", {}).get(host.name, 0) for p in record.get("pairs", []))
+    return HostSummary(
+        name=host.name,
+        reachable=host.reachable,
+        error=host.error,
+        round_trips=int(raw.get("round_trips", host.round_trips) or 0),
+        pair_round_trips=int(raw.get("pair_round_trips", pair_rts) or 0),
+        libvirt_calls=int(raw.get("libvirt_calls", host.libvirt_calls) or 0),
+        address=host.address,
+        hostname=host.hostname,
+        libvirt_version=host.libvirt_version,
+        qemu_version=host.qemu_version,
+        domains=len([d for d in host.domains if d.active]),
+    )

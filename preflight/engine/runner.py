@@ -1,0 +1,146 @@
+"""Apply the selected checks to cluster facts: pure, no connections.
+
+Scopes are iterated like this (only reachable hosts, only running domains, since live
+migration is about running guests):
+  HOST       every host (unreachable ones only for checks that require no facts)
+  DOMAIN     every running domain on its host
+  PAIR       every ordered pair of distinct reachable hypervisors
+  MIGRATION  every running domain x every other reachable hypervisor
+A check that raises, returns nothing, or needs a fact that is missing yields ERROR.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from typing import Iterable
+
+from preflight.engine.context import DomainContext, HostContext, MigrationContext, PairContext
+from preflight.engine.registry import CheckSpec, Finding, Registry
+from preflight.facts.models import ClusterFacts, HostFacts
+from preflight.model import Evidence, Result, Scope, Status
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What --only / --skip chose. Items are check ids or categories."""
+
+    only: tuple = ()
+    skip: tuple = ()
+
+    def picks(self, spec: CheckSpec) -> bool:
+        def hit(items):
+            return spec.id in items or spec.category in items
+
+        if self.only and not hit(self.only):
+            return False
+        return not hit(self.skip)
+
+    def unknown_items(self, registry: Registry) -> list:
+        known = {s.id for s in registry.all()} | {s.category for s in registry.all()}
+        return [i for i in (*self.only, *self.skip) if i not in known]
+
+
+def select(registry: Registry, selection: Selection) -> tuple:
+    """(selected specs, left-out specs)."""
+    chosen, left_out = [], []
+    for spec in registry.all():
+        (chosen if selection.picks(spec) else left_out).append(spec)
+    return chosen, left_out
+
+
+def running_domains(host: HostFacts) -> list:
+    return [d for d in host.domains if d.active]
+
+
+def run_checks(facts: ClusterFacts, specs: Iterable[CheckSpec]) -> list:
+    results = []
+    for spec in specs:
+        results.extend(_run_spec(facts, spec))
+    return results
+
+
+def _run_spec(facts: ClusterFacts, spec: CheckSpec) -> list:
+    hosts = facts.hypervisors
+    reachable = [h for h in hosts if h.reachable]
+    out = []
+    if spec.scope is Scope.HOST:
+        for host in hosts:
+            if host.reachable or not spec.requires:
+                out += _invoke(spec, HostContext(facts, host), [host], host=host.name)
+    elif spec.scope is Scope.DOMAIN:
+        for host in reachable:
+            for dom in running_domains(host):
+                out += _invoke(spec, DomainContext(facts, host, dom), [host],
+                               host=host.name, domain=dom.name)
+    elif spec.scope is Scope.PAIR:
+        for src in reachable:
+            for dst in reachable:
+                if src.name != dst.name:
+                    pair = facts.pairs.get((src.name, dst.name))
+                    out += _invoke(spec, PairContext(facts, src, dst, pair), [src, dst], pair=pair,
+                                   host=src.name, source=src.name, destination=dst.name)
+    elif spec.scope is Scope.MIGRATION:
+        for src in reachable:
+            for dom in running_domains(src):
+                for dst in reachable:
+                    if src.name != dst.name:
+                        pair = facts.pairs.get((src.name, dst.name))
+                        out += _invoke(spec, MigrationContext(facts, src, dst, dom, pair), [src, dst],
+                                       pair=pair, host=src.name, domain=dom.name,
+                                       source=src.name, destination=dst.name)
+    return out
+
+
+def _missing_facts(spec: CheckSpec, hosts: list, pair) -> list:
+    """Human reasons why a required fact is absent on a host (or pair) this check reads."""
+    reasons = []
+    for key in spec.requires:
+        for host in hosts:
+            if key in host.fact_errors:
+                reasons.append(f"fact '{key}' missing on {host.name}: {host.fact_errors[key]}")
+        if pair is not None and key in pair.fact_errors:
+            reasons.append(f"fact '{key}' missing for {pair.source} -> {pair.destination}: "
+                           f"{pair.fact_errors[key]}")
+    return reasons
+
+
+def _invoke(spec: CheckSpec, ctx, hosts: list, pair=None, **where) -> list:
+    missing = _missing_facts(spec, hosts, pair)
+    if missing:
+        return [_result(spec, ctx, Finding(Status.ERROR, "could not decide: " + "; ".join(missing),
+                                           expected="the facts this check reads",
+                                           observed="; ".join(missing)), where)]
+    try:
+        produced = spec.func(ctx)
+        findings = [produced] if isinstance(produced, Finding) else list(produced or ())
+    except Exception as exc:  # noqa: BLE001 - a broken check must become ERROR, not vanish
+        tb = traceback.extract_tb(exc.__traceback__)[-1]
+        return [_result(spec, ctx, Finding(
+            Status.ERROR, f"could not decide: the check raised {type(exc).__name__}: {exc}",
+            details={"raised_at": f"{tb.filename.rsplit('/', 1)[-1]}:{tb.lineno}"}), where)]
+    if not findings:
+        return [_result(spec, ctx, Finding(
+            Status.ERROR, "could not decide: the check returned no result for this subject"), where)]
+    bad = [f for f in findings if not isinstance(f, Finding)]
+    if bad:
+        return [_result(spec, ctx, Finding(
+            Status.ERROR, f"could not decide: the check returned {type(bad[0]).__name__}, not a Finding"),
+            where)]
+    return [_result(spec, ctx, f, where) for f in findings]
+
+
+def _result(spec: CheckSpec, ctx, finding: Finding, where: dict) -> Result:
+    details = dict(finding.details)
+    if finding.status in (Status.FAIL, Status.WARN, Status.ERROR):
+        details.setdefault("remediation", spec.remediation)
+    return Result(
+        check=spec.id,
+        status=finding.status,
+        message=finding.message,
+        subject=finding.subject or ctx.subject,
+        evidence=Evidence(observed=finding.observed, expected=finding.expected,
+                          source=finding.source, details=details),
+        disk=finding.disk,
+        **where,
+    )

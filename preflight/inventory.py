@@ -1,0 +1,257 @@
+"""The inventory: which clusters exist, which hosts they have, and how to reach them.
+
+TOML, found by `--inventory`, then $PREFLIGHT_INVENTORY, then ./preflight.toml, then
+~/.config/preflight/inventory.toml. The built-in `demo` cluster (recorded lab facts) is
+always there unless an inventory defines its own `demo`.
+
+    [clusters.lab]
+    hosts = ["hv1", "hv2", { name = "hv3", address = "10.0.0.13", port = 2222, user = "admin" }]
+    storage_hosts = ["nas"]
+    ssh_config = "/path/to/ssh_config"       # default: ~/.ssh/config
+    known_hosts = "/path/to/known_hosts"     # default: ~/.ssh/known_hosts
+    user = "root"
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+try:  # Python >= 3.11
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.9/3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+DEMO_CLUSTER = "demo"
+CLUSTER_KEYS = {
+    "hosts": "list of host names or inline tables {name, address, port, user}",
+    "storage_hosts": "list of storage hosts (NFS/iSCSI/Gluster servers) in the same form",
+    "ssh_config": "path of an OpenSSH client config (default ~/.ssh/config)",
+    "known_hosts": "path of the known_hosts file used for strict host-key checking (default ~/.ssh/known_hosts)",
+    "user": "SSH user for every host (default: from ssh_config, else the local user)",
+    "port": "SSH port for every host (default: from ssh_config, else 22)",
+    "identity_file": "private key file (default: from ssh_config, the agent, ~/.ssh/id_*)",
+    "connect_timeout": "seconds to wait for SSH connect and authentication (default 10)",
+    "command_timeout": "seconds a single remote command or libvirt call may take (default 60)",
+    "replay": "a recorded facts file (preflight check --record) to check instead of connecting",
+    "description": "free text shown in reports",
+}
+HOST_KEYS = {"name", "address", "port", "user"}
+
+
+class InventoryError(Exception):
+    """A one-line, user-facing problem with the inventory (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    name: str
+    address: Optional[str] = None
+    port: Optional[int] = None
+    user: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    hosts: tuple                      # tuple[HostSpec], the hypervisors
+    storage_hosts: tuple = ()         # tuple[HostSpec]
+    ssh_config: Optional[Path] = None
+    known_hosts: Optional[Path] = None
+    user: Optional[str] = None
+    port: Optional[int] = None
+    identity_file: Optional[Path] = None
+    connect_timeout: float = 10.0
+    command_timeout: float = 60.0
+    replay: Optional[Path] = None
+    description: Optional[str] = None
+    source: str = "<built-in>"        # the file it came from
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def host_names(self) -> list:
+        return [h.name for h in self.hosts]
+
+
+def candidate_paths(explicit: Optional[str]) -> list:
+    """Where the inventory is looked for, in order; the first that exists wins."""
+    if explicit:
+        return [Path(explicit).expanduser()]
+    paths = []
+    env = os.environ.get("PREFLIGHT_INVENTORY")
+    if env:
+        return [Path(env).expanduser()]
+    paths.append(Path.cwd() / "preflight.toml")
+    paths.append(Path.home() / ".config" / "preflight" / "inventory.toml")
+    return paths
+
+
+def find_inventory(explicit: Optional[str]) -> Optional[Path]:
+    paths = candidate_paths(explicit)
+    if explicit or os.environ.get("PREFLIGHT_INVENTORY"):
+        path = paths[0]
+        what = "--inventory" if explicit else "$PREFLIGHT_INVENTORY"
+        if not path.exists():
+            raise InventoryError(f"{path}: no such inventory file (from {what}); check the path")
+        return path
+    return next((p for p in paths if p.is_file()), None)
+
+
+def load_file(path: Path) -> dict:
+    """Parse an inventory file into {cluster name: Cluster}."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InventoryError(f"{path}: cannot read the inventory: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InventoryError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InventoryError(f"{path}: malformed TOML: {exc}") from exc
+    unknown_top = [k for k in data if k != "clusters"]
+    if unknown_top:
+        key = unknown_top[0]
+        raise InventoryError(f"{path}{_line_of(text, key)}: unknown top-level key {key!r}; "
+                             f"clusters are declared as [clusters.NAME]")
+    clusters = data.get("clusters", {})
+    if not isinstance(clusters, dict):
+        raise InventoryError(f"{path}: 'clusters' must be a table: write [clusters.NAME]")
+    return {name: _cluster(path, text, name, body) for name, body in clusters.items()}
+
+
+def _cluster(path: Path, text: str, name: str, body) -> Cluster:
+    where = f"{path}: cluster {name!r}"
+    if not isinstance(body, dict):
+        raise InventoryError(f"{where}: must be a table [clusters.{name}]")
+    for key in body:
+        if key not in CLUSTER_KEYS:
+            known = ", ".join(sorted(CLUSTER_KEYS))
+            raise InventoryError(f"{path}{_line_of(text, key)}: cluster {name!r}: unknown key {key!r} "
+                                 f"(known keys: {known})")
+    replay = _path(body.get("replay"), path, where, "replay")
+    if "hosts" not in body and replay is None:
+        raise InventoryError(f"{where}: no 'hosts' list; add hosts = [\"hv1\", \"hv2\"]")
+    hosts = _hosts(body.get("hosts", []), f"{where}: hosts")
+    storage = _hosts(body.get("storage_hosts", []), f"{where}: storage_hosts")
+    names = [h.name for h in hosts] + [h.name for h in storage]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InventoryError(f"{where}: host {dupes[0]!r} is listed twice; list each host once")
+    return Cluster(
+        name=name,
+        hosts=hosts,
+        storage_hosts=storage,
+        ssh_config=_path(body.get("ssh_config"), path, where, "ssh_config"),
+        known_hosts=_path(body.get("known_hosts"), path, where, "known_hosts"),
+        user=_str(body.get("user"), where, "user"),
+        port=_port(body.get("port"), where, "port"),
+        identity_file=_path(body.get("identity_file"), path, where, "identity_file"),
+        connect_timeout=_seconds(body.get("connect_timeout", 10), where, "connect_timeout"),
+        command_timeout=_seconds(body.get("command_timeout", 60), where, "command_timeout"),
+        replay=replay,
+        description=_str(body.get("description"), where, "description"),
+        source=str(path),
+    )
+
+
+def _hosts(value, where: str) -> tuple:
+    if not isinstance(value, list):
+        raise InventoryError(f"{where}: must be a list, e.g. [\"hv1\", \"hv2\"]")
+    out = []
+    for i, item in enumerate(value):
+        if isinstance(item, str):
+            if not item.strip():
+                raise InventoryError(f"{where}[{i}]: empty host name")
+            out.append(HostSpec(item.strip()))
+        elif isinstance(item, dict):
+            unknown = set(item) - HOST_KEYS
+            if unknown:
+                raise InventoryError(f"{where}[{i}]: unknown key {sorted(unknown)[0]!r} "
+                                     f"(known keys: address, name, port, user)")
+            if not isinstance(item.get("name"), str) or not item["name"].strip():
+                raise InventoryError(f"{where}[{i}]: an inline host table needs name = \"...\"")
+            out.append(HostSpec(item["name"].strip(),
+                                address=_str(item.get("address"), f"{where}[{i}]", "address"),
+                                port=_port(item.get("port"), f"{where}[{i}]", "port"),
+                                user=_str(item.get("user"), f"{where}[{i}]", "user")))
+        else:
+            raise InventoryError(f"{where}[{i}]: must be a host name or "
+                                 f"{{ name = \"hv1\", address = \"...\" }}")
+    return tuple(out)
+
+
+def _str(value, where: str, key: str) -> Optional[str]:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InventoryError(f"{where}: {key!r} must be a non-empty string")
+    return value.strip()
+
+
+def _port(value, where: str, key: str) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise InventoryError(f"{where}: {key!r} must be a TCP port number (1-65535)")
+    return value
+
+
+def _seconds(value, where: str, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise InventoryError(f"{where}: {key!r} must be a positive number of seconds")
+    return float(value)
+
+
+def _path(value, inventory: Path, where: str, key: str) -> Optional[Path]:
+    text = _str(value, where, key)
+    if text is None:
+        return None
+    p = Path(text).expanduser()
+    # Relative paths are relative to the inventory file, not to wherever preflight runs.
+    return p if p.is_absolute() else (inventory.parent / p)
+
+
+def _line_of(text: str, key: str) -> str:
+    pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=", re.MULTILINE)
+    m = pattern.search(text)
+    return f":{text.count(chr(10), 0, m.start()) + 1}" if m else ""
+
+
+def builtin_clusters() -> dict:
+    from importlib.resources import files
+
+    ref = files("preflight.demo") / "inventory.toml"
+    path = Path(str(ref))
+    if not path.is_file():
+        return {}
+    return load_file(path)
+
+
+def load(cluster: str, explicit: Optional[str] = None) -> Cluster:
+    """Find the inventory and return the named cluster, or raise InventoryError."""
+    path = find_inventory(explicit)
+    clusters = load_file(path) if path else {}
+    if cluster in clusters:
+        return clusters[cluster]
+    builtin = builtin_clusters()
+    if cluster in builtin:
+        return builtin[cluster]
+    if path is None:
+        looked = ", ".join(str(p) for p in candidate_paths(None))
+        raise InventoryError(f"unknown cluster {cluster!r}: no inventory found (looked for {looked}); "
+                             f"pass --inventory FILE, or try --cluster {DEMO_CLUSTER}")
+    known = ", ".join(sorted(set(clusters) | set(builtin))) or "none"
+    raise InventoryError(f"{path}: unknown cluster {cluster!r} (clusters: {known}); "
+                         f"add [clusters.{cluster}] or pick one of those")
+
+
+def list_clusters(explicit: Optional[str] = None) -> dict:
+    path = find_inventory(explicit)
+    out = dict(builtin_clusters())
+    if path:
+        out.update(load_file(path))
+    return out

@@ -1,0 +1,445 @@
+"""What all three renderers share: secret masking, text hygiene and the derived view.
+
+Every renderer starts from ``report_document(report)``: the canonical ``RunReport.to_dict()``
+with secret-looking evidence values masked. The HTML and terminal renderers then read
+``build_view(doc)``, a plain dict of what to show (summary sentence, matrix, blockers,
+hosts, checks), so the two human formats cannot drift apart in what they claim.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Iterable, Optional
+
+MASK = "[masked]"
+
+# Key words that mark a value as a secret. Matched against the *words* of a key
+# ("ssh_private_key", "vncPassword", "X-Auth-Token"), so "keymap" or "passthrough" stay visible.
+_SECRET_WORDS = frozenset({
+    "password", "passwd", "pwd", "passphrase", "secret", "secrets", "key", "keys",
+    "token", "tokens", "credential", "credentials", "apikey", "privatekey", "psk",
+})
+_SECRET_SUFFIXES = ("password", "passwd", "secret", "token", "apikey", "privatekey")
+_WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+
+
+def is_secret_key(key: Any) -> bool:
+    """True if a mapping key names something that must never be shown (password, key, ...)."""
+    if not isinstance(key, str):
+        return False
+    for word in _WORD_SPLIT.split(key):
+        w = word.lower()
+        if not w:
+            continue
+        if w in _SECRET_WORDS or w.endswith(_SECRET_SUFFIXES):
+            return True
+    return False
+
+
+def mask_secrets(value: Any) -> Any:
+    """Return a copy of ``value`` where every value under a secret-looking key is masked.
+
+    Last line of defence only: facts are scrubbed before they become evidence. Applied
+    recursively to dicts and lists; None and empty values stay as they are (nothing to hide,
+    and "not set" is itself useful evidence).
+    """
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if is_secret_key(k) and v not in (None, "", [], {}):
+                out[k] = MASK
+            else:
+                out[k] = mask_secrets(v)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [mask_secrets(v) for v in value]
+    return value
+
+
+def report_document(report) -> dict:
+    """The canonical JSON document of a run, secrets masked. All renderers start here."""
+    return mask_secrets(report.to_dict())
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_text(value: Any) -> str:
+    """A printable one-piece string: control characters (terminal escapes) made visible."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else format_value(value)
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def format_value(value: Any) -> str:
+    """Evidence values as short human text: scalars as-is, lists joined, the rest as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, (list, tuple)) and all(
+            isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
+        return ", ".join(str(v) for v in value) if value else "(none)"
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=json_default)
+
+
+def json_default(value: Any) -> Any:
+    """For values a check put in evidence that json cannot encode (sets, enums, paths)."""
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
+    if hasattr(value, "value") and isinstance(getattr(value, "value"), (str, int)):
+        return value.value
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    return str(value)
+
+
+def is_long(text: str, limit: int = 160) -> bool:
+    return len(text) > limit or "\n" in text
+
+
+def shorten(text: str, limit: int = 110) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+# --------------------------------------------------------------------------------------------
+# the view
+# --------------------------------------------------------------------------------------------
+
+STATUSES = ("pass", "warn", "fail", "error", "skip")
+VERDICTS = ("pass", "warn", "fail", "unknown")
+SEVERITIES = ("critical", "high", "medium", "low")
+
+STATUS_LABEL = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR", "skip": "SKIP"}
+VERDICT_LABEL = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "unknown": "UNKNOWN"}
+VERDICT_MEANING = {
+    "pass": "can live-migrate",
+    "warn": "can live-migrate, with warnings",
+    "fail": "blocked",
+    "unknown": "could not be decided",
+}
+EXIT_MEANING = {
+    0: "every check decided and nothing failed: all evaluated migrations can proceed",
+    1: "at least one check failed: some migrations are blocked",
+    2: "the command was used wrongly (no report is normally written)",
+    3: "nothing failed, but something could not be decided (an ERROR, an unreachable host "
+       "or an unknown verdict): the run is not a clean bill of health",
+}
+SEVERITY_ORDER = {s: i for i, s in enumerate(SEVERITIES)}
+
+OBSERVED_KEYS = ("observed", "expected", "source")
+
+
+def _plural(n: int, one: str, many: Optional[str] = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def verdict_sentence(migration_counts: dict, total: int, unreachable: Iterable[str]) -> str:
+    """The one sentence a CAB member reads first."""
+    unreachable = list(unreachable)
+    if total == 0:
+        sentence = "No migrations were evaluated."
+    else:
+        blocked = migration_counts.get("fail", 0)
+        unknown = migration_counts.get("unknown", 0)
+        ok = migration_counts.get("pass", 0)
+        warn = migration_counts.get("warn", 0)
+        parts = []
+        if blocked:
+            parts.append(f"{blocked} of {_plural(total, 'migration')} "
+                         f"{'is' if blocked == 1 else 'are'} blocked")
+        else:
+            parts.append(f"No migration is blocked (of {total})")
+        if unknown:
+            parts.append(f"{unknown} could not be decided")
+        can = ok + warn
+        if can:
+            tail = f"{can} can proceed"
+            if warn:
+                tail += f" ({warn} with warnings)"
+            parts.append(tail)
+        sentence = "; ".join(parts) + "."
+    if unreachable:
+        sentence += (f" {_plural(len(unreachable), 'host')} could not be reached: "
+                     f"{', '.join(unreachable)}.")
+    return sentence
+
+
+def _result_matches_migration(r: dict, m: dict) -> bool:
+    """Does result r bear on migration m? Used to find the message behind a blocker id."""
+    dom, src, dst = m["domain"], m["source"], m["destination"]
+    if r.get("domain") is not None and r.get("domain") != dom:
+        return False
+    if r.get("destination") is not None:
+        return r["destination"] == dst and r.get("source", src) == src
+    if r.get("source") is not None:
+        return r["source"] == src
+    if r.get("domain") == dom:
+        return True  # domain scope: about the domain wherever it goes
+    return r.get("host") in (src, dst)  # host scope
+
+
+def _reasons_for(ids: Iterable[str], statuses: tuple, m: dict, by_check: dict) -> list:
+    out = []
+    for cid in ids:
+        msg = ""
+        for r in by_check.get(cid, ()):
+            if r["status"] in statuses and _result_matches_migration(r, m):
+                msg = r["message"]
+                break
+        out.append({"check": cid, "reason": msg})
+    return out
+
+
+def _fallback_reasons(items: list, m: dict) -> list:
+    """Fill reasons the results did not give from the migration's own reason lines."""
+    spare = [r for r in m.get("reasons") or [] if r not in {i["reason"] for i in items}]
+    for item in items:
+        if not item["reason"] and spare:
+            item["reason"] = spare.pop(0)
+    return items
+
+
+def build_view(doc: dict) -> dict:
+    """Everything the human renderers show, derived from the (masked) canonical document."""
+    run = doc["run"]
+    hosts = doc["hosts"]
+    results = doc["results"]
+    migrations = doc["migrations"]
+    checks_meta = {c["id"]: c for c in doc.get("checks") or []}
+
+    by_check: dict = {}
+    for r in results:
+        by_check.setdefault(r["check"], []).append(r)
+    # A result whose check is missing from the metadata is still shown, never dropped.
+    for cid in by_check:
+        if cid not in checks_meta:
+            checks_meta[cid] = {"id": cid, "title": cid, "severity": "", "category": cid.split(".")[0],
+                                "scope": "", "remediation": "", "rationale": "", "verifies": "",
+                                "references": [], "origin": "unknown (no metadata in this report)"}
+
+    host_names = [h["name"] for h in hosts]
+    for m in migrations:  # a host seen only in migrations still gets a column
+        for name in (m["source"], m["destination"]):
+            if name not in host_names:
+                host_names.append(name)
+    unreachable = [h["name"] for h in hosts if not h["reachable"]]
+
+    mcounts = {v: 0 for v in VERDICTS}
+    for m in migrations:
+        mcounts[m["verdict"]] = mcounts.get(m["verdict"], 0) + 1
+
+    # ---- matrix: rows = domains grouped by source host, columns = destination hosts
+    cells: dict = {}
+    domains_by_source: dict = {}
+    for m in migrations:
+        cells[(m["source"], m["domain"], m["destination"])] = m
+        domains_by_source.setdefault(m["source"], [])
+        if m["domain"] not in domains_by_source[m["source"]]:
+            domains_by_source[m["source"]].append(m["domain"])
+    groups = []
+    for src in host_names:
+        if src not in domains_by_source:
+            continue
+        rows = []
+        for dom in sorted(domains_by_source[src]):
+            row_cells = []
+            for dst in host_names:
+                if dst == src:
+                    row_cells.append({"kind": "self", "destination": dst})
+                    continue
+                m = cells.get((src, dom, dst))
+                if m is None:
+                    row_cells.append({"kind": "none", "destination": dst})
+                    continue
+                row_cells.append({
+                    "kind": "verdict",
+                    "destination": dst,
+                    "verdict": m["verdict"],
+                    "label": VERDICT_LABEL.get(m["verdict"], m["verdict"].upper()),
+                    "blockers": _fallback_reasons(_reasons_for(m.get("blockers") or [], ("fail",), m, by_check), m),
+                    "undecided": _fallback_reasons(_reasons_for(m.get("undecided") or [], ("error",), m, by_check), m),
+                    "warnings": _reasons_for(m.get("warnings") or [], ("warn",), m, by_check),
+                })
+            worst = _worst_verdict(c.get("verdict") for c in row_cells if c["kind"] == "verdict")
+            rows.append({"domain": dom, "cells": row_cells, "worst": worst})
+        groups.append({"source": src, "rows": rows,
+                       "reachable": src not in unreachable})
+    matrix = {"destinations": [{"name": n, "reachable": n not in unreachable} for n in host_names],
+              "groups": groups}
+
+    # ---- what blocks migrations: failing checks, worst severity first
+    blocking = []
+    for cid, rs in by_check.items():
+        fails = [r for r in rs if r["status"] == "fail"]
+        if not fails:
+            continue
+        affected = [m for m in migrations if cid in (m.get("blockers") or [])]
+        meta = checks_meta[cid]
+        blocking.append({
+            "check": meta,
+            "results": fails,
+            "affected": _group_affected(affected),
+            "affected_count": len(affected),
+        })
+    blocking.sort(key=lambda b: (SEVERITY_ORDER.get(b["check"].get("severity"), 9),
+                                 -b["affected_count"], b["check"]["id"]))
+
+    # ---- what could not be decided
+    undecided = []
+    for cid, rs in by_check.items():
+        errs = [r for r in rs if r["status"] == "error"]
+        if errs:
+            affected = [m for m in migrations if cid in (m.get("undecided") or [])]
+            undecided.append({"check": checks_meta[cid], "results": errs,
+                              "affected": _group_affected(affected),
+                              "affected_count": len(affected)})
+    undecided.sort(key=lambda b: b["check"]["id"])
+    unknown_migrations = [m for m in migrations if m["verdict"] == "unknown"]
+
+    # ---- hosts, with the domains each one runs
+    host_domains: dict = {}
+    for m in migrations:
+        host_domains.setdefault(m["source"], set()).add(m["domain"])
+    for r in results:
+        if r.get("domain") and (r.get("source") or r.get("host")):
+            host_domains.setdefault(r.get("source") or r.get("host"), set()).add(r["domain"])
+    host_rows = []
+    for h in hosts:
+        row = dict(h)
+        row["domain_names"] = sorted(host_domains.get(h["name"], ()))
+        host_statuses = [r["status"] for r in results if r.get("host") == h["name"]]
+        row["result_counts"] = {s: host_statuses.count(s) for s in STATUSES}
+        host_rows.append(row)
+
+    # ---- per check, category order as in the registry, then id
+    check_sections = []
+    order = list(doc.get("checks") and [c["id"] for c in doc["checks"]] or [])
+    order += sorted(cid for cid in checks_meta if cid not in order)
+    for cid in order:
+        meta = checks_meta[cid]
+        rs = sorted(by_check.get(cid, []),
+                    key=lambda r: (-_STATUS_RANK.get(r["status"], 0), r.get("subject") or ""))
+        counts = {s: sum(1 for r in rs if r["status"] == s) for s in STATUSES}
+        check_sections.append({
+            "meta": meta,
+            "results": [_result_view(r) for r in rs],
+            "counts": counts,
+            "worst": _worst_status(r["status"] for r in rs),
+        })
+
+    counts = run.get("counts") or {s: sum(1 for r in results if r["status"] == s) for s in STATUSES}
+    exit_code = run.get("exit_code")
+    return {
+        "doc": doc,
+        "cluster": run["cluster"],
+        "started": run["started"],
+        "finished": run["finished"],
+        "duration": _duration(run["started"], run["finished"]),
+        "source": run.get("source") or "live",
+        "source_kind": "replay" if str(run.get("source", "")).startswith("replay") else "live",
+        "selection": run.get("selection") or {},
+        "tool": doc["tool"],
+        "schema_version": doc.get("schema_version"),
+        "counts": counts,
+        "total": sum(counts.values()),
+        "exit_code": exit_code,
+        "exit_meaning": EXIT_MEANING.get(exit_code, "unexpected exit code"),
+        "migration_counts": mcounts,
+        "migration_total": len(migrations),
+        "sentence": verdict_sentence(mcounts, len(migrations), unreachable),
+        "overall": _overall(mcounts, counts, unreachable),
+        "unreachable": unreachable,
+        "matrix": matrix,
+        "blocking": blocking,
+        "undecided": undecided,
+        "unknown_migrations": unknown_migrations,
+        "hosts": host_rows,
+        "checks": check_sections,
+    }
+
+
+_STATUS_RANK = {"skip": 0, "pass": 1, "warn": 2, "error": 3, "fail": 4}
+_VERDICT_RANK = {"pass": 0, "warn": 1, "unknown": 2, "fail": 3}
+
+
+def _worst_status(statuses: Iterable[str]) -> Optional[str]:
+    statuses = list(statuses)
+    return max(statuses, key=lambda s: _STATUS_RANK.get(s, 0)) if statuses else None
+
+
+def _worst_verdict(verdicts: Iterable[str]) -> Optional[str]:
+    verdicts = [v for v in verdicts if v]
+    return max(verdicts, key=lambda v: _VERDICT_RANK.get(v, 0)) if verdicts else None
+
+
+def _overall(mcounts: dict, counts: dict, unreachable: list) -> str:
+    """'fail', 'unknown', 'warn' or 'pass': colour of the headline."""
+    if mcounts.get("fail") or counts.get("fail"):
+        return "fail"
+    if mcounts.get("unknown") or counts.get("error") or unreachable:
+        return "unknown"
+    if mcounts.get("warn") or counts.get("warn"):
+        return "warn"
+    return "pass"
+
+
+def _group_affected(migrations: list) -> list:
+    """[{domain, source, destinations: [...]}] so a long list of pairs stays readable."""
+    grouped: dict = {}
+    for m in migrations:
+        grouped.setdefault((m["domain"], m["source"]), []).append(m["destination"])
+    return [{"domain": d, "source": s, "destinations": sorted(dsts)}
+            for (d, s), dsts in sorted(grouped.items())]
+
+
+def _result_view(r: dict) -> dict:
+    ev = r.get("evidence") or {}
+    other = [(k, format_value(v)) for k, v in sorted(ev.items()) if k not in OBSERVED_KEYS]
+    return {
+        **r,
+        "observed": format_value(ev.get("observed")) if "observed" in ev else None,
+        "expected": format_value(ev.get("expected")) if "expected" in ev else None,
+        "where": ev.get("source"),
+        "other": other,
+        "label": STATUS_LABEL.get(r["status"], str(r["status"]).upper()),
+        "where_text": _where(r),
+    }
+
+
+def _where(r: dict) -> str:
+    """What the result is about, as text: host, domain, pair, disk."""
+    parts = []
+    if r.get("source") and r.get("destination"):
+        parts.append(f"{r['source']} → {r['destination']}")
+    elif r.get("host"):
+        parts.append(r["host"])
+    if r.get("disk"):
+        parts.append(f"disk {r['disk']}")
+    return ", ".join(parts)
+
+
+def _duration(started: str, finished: str) -> Optional[str]:
+    from datetime import datetime
+
+    try:
+        a = datetime.fromisoformat(str(started).replace("Z", "+00:00"))
+        b = datetime.fromisoformat(str(finished).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    try:
+        seconds = (b - a).total_seconds()
+    except TypeError:  # one naive, one aware
+        return None
+    if seconds < 0:
+        return None
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return f"{int(seconds // 60)} min {int(seconds % 60)} s"
