@@ -1,0 +1,54 @@
+"""The HTML report: one self-contained page (inline CSS, no external assets), summary first.
+
+A change advisory board reads and prints it, so every verdict carries what was observed,
+what was expected, where it was observed and the remedy. All text goes through Jinja2
+autoescaping; secret-looking evidence values are masked before the template sees them.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from preflight.reports._common import (EXIT_MEANING, SEVERITIES, STATUS_LABEL, STATUSES,
+                                       VERDICT_LABEL, VERDICT_MEANING, VERDICTS, build_view,
+                                       format_value, is_long, report_document, shorten)
+
+TEMPLATE = "report.html.j2"
+_SAFE_URL = re.compile(r"^https?://[^\s\"'<>]+$", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("preflight.reports", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html", "htm", "xml", "j2"),
+                                     default_for_string=True, default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["value"] = format_value
+    env.filters["shorten"] = shorten
+    env.filters["is_long"] = is_long
+    env.filters["anchor"] = anchor
+    env.tests["safe_url"] = lambda s: isinstance(s, str) and bool(_SAFE_URL.match(s))
+    env.globals.update(
+        STATUSES=STATUSES, VERDICTS=VERDICTS, SEVERITIES=SEVERITIES, STATUS_LABEL=STATUS_LABEL,
+        VERDICT_LABEL=VERDICT_LABEL, VERDICT_MEANING=VERDICT_MEANING, EXIT_MEANING=EXIT_MEANING,
+    )
+    return env
+
+
+def anchor(text: str) -> str:
+    """An id attribute value for a check id or host name (escaped again by autoescape)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text)).strip("-") or "x"
+
+
+def render_html(report) -> str:
+    """The run as one self-contained HTML document."""
+    view = build_view(report_document(report))
+    return _environment().get_template(TEMPLATE).render(v=view)
