@@ -187,20 +187,37 @@ def _result_matches_migration(r: dict, m: dict) -> bool:
 
 
 def _reasons_for(ids: Iterable[str], statuses: tuple, m: dict, by_check: dict) -> list:
+    """[{check, reason}] for the ids behind a verdict: the matrix's own reason line for the id
+    ("storage.shared: disk on local storage"), else the message of the matching result."""
+    lines = list(m.get("reasons") or [])
     out = []
     for cid in ids:
         msg = ""
-        for r in by_check.get(cid, ()):
-            if r["status"] in statuses and _result_matches_migration(r, m):
-                msg = r["message"]
+        for line in lines:
+            for prefix in (f"{cid}: ", f"{cid} (warning): "):
+                if line.startswith(prefix):
+                    msg = line[len(prefix):]
+                    break
+            if msg:
                 break
+        if not msg:
+            for r in by_check.get(cid, ()):
+                if r["status"] in statuses and _result_matches_migration(r, m):
+                    msg = r["message"]
+                    break
         out.append({"check": cid, "reason": msg})
     return out
 
 
 def _fallback_reasons(items: list, m: dict) -> list:
-    """Fill reasons the results did not give from the migration's own reason lines."""
-    spare = [r for r in m.get("reasons") or [] if r not in {i["reason"] for i in items}]
+    """Give an id without a reason one of the migration's reason lines that names no check
+    ("destination hv3 could not be checked: timed out" for host.reachable)."""
+    ids = {i["check"] for i in items} | set(m.get("blockers") or []) | set(m.get("undecided") or []) \
+        | set(m.get("warnings") or [])
+    spare = [line for line in m.get("reasons") or []
+             if not any(line.startswith(f"{cid}: ") or line.startswith(f"{cid} (warning): ")
+                        for cid in ids)
+             and line not in {i["reason"] for i in items}]
     for item in items:
         if not item["reason"] and spare:
             item["reason"] = spare.pop(0)
@@ -285,7 +302,7 @@ def build_view(doc: dict) -> dict:
         meta = checks_meta[cid]
         blocking.append({
             "check": meta,
-            "results": fails,
+            "results": [_result_view(r, meta) for r in fails],
             "affected": _group_affected(affected),
             "affected_count": len(affected),
         })
@@ -298,7 +315,8 @@ def build_view(doc: dict) -> dict:
         errs = [r for r in rs if r["status"] == "error"]
         if errs:
             affected = [m for m in migrations if cid in (m.get("undecided") or [])]
-            undecided.append({"check": checks_meta[cid], "results": errs,
+            undecided.append({"check": checks_meta[cid],
+                              "results": [_result_view(r, checks_meta[cid]) for r in errs],
                               "affected": _group_affected(affected),
                               "affected_count": len(affected)})
     undecided.sort(key=lambda b: b["check"]["id"])
@@ -330,7 +348,7 @@ def build_view(doc: dict) -> dict:
         counts = {s: sum(1 for r in rs if r["status"] == s) for s in STATUSES}
         check_sections.append({
             "meta": meta,
-            "results": [_result_view(r) for r in rs],
+            "results": [_result_view(r, meta) for r in rs],
             "counts": counts,
             "worst": _worst_status(r["status"] for r in rs),
         })
@@ -400,10 +418,17 @@ def _group_affected(migrations: list) -> list:
             for (d, s), dsts in sorted(grouped.items())]
 
 
-def _result_view(r: dict) -> dict:
+def _result_view(r: dict, meta: Optional[dict] = None) -> dict:
     ev = r.get("evidence") or {}
-    other = [(k, format_value(v)) for k, v in sorted(ev.items()) if k not in OBSERVED_KEYS]
+    other = [(k, format_value(v)) for k, v in sorted(ev.items())
+             if k not in OBSERVED_KEYS and k != "remediation"]
+    # The runner copies the check's remediation into the evidence of every FAIL/WARN/ERROR; it is
+    # shown once per check. A remediation particular to this result is shown with the result.
+    remedy = ev.get("remediation")
+    if remedy is not None and meta is not None and format_value(remedy) == (meta.get("remediation") or ""):
+        remedy = None
     return {
+        "remediation": format_value(remedy) if remedy is not None else None,
         **r,
         "observed": format_value(ev.get("observed")) if "observed" in ev else None,
         "expected": format_value(ev.get("expected")) if "expected" in ev else None,
@@ -415,12 +440,14 @@ def _result_view(r: dict) -> dict:
 
 
 def _where(r: dict) -> str:
-    """What the result is about, as text: host, domain, pair, disk."""
+    """What the result is about (host, pair, disk), as far as the subject does not say it already."""
+    subject = r.get("subject") or ""
     parts = []
     if r.get("source") and r.get("destination"):
-        parts.append(f"{r['source']} → {r['destination']}")
-    elif r.get("host"):
-        parts.append(r["host"])
+        if not subject.endswith(f"{r['source']} -> {r['destination']}"):
+            parts.append(f"{r['source']} → {r['destination']}")
+    elif r.get("host") and r["host"] != subject:
+        parts.append(f"on {r['host']}")
     if r.get("disk"):
         parts.append(f"disk {r['disk']}")
     return ", ".join(parts)

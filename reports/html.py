@@ -11,6 +11,7 @@ import re
 from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 
 from preflight.reports._common import (EXIT_MEANING, SEVERITIES, STATUS_LABEL, STATUSES,
                                        VERDICT_LABEL, VERDICT_MEANING, VERDICTS, build_view,
@@ -33,8 +34,9 @@ def _environment() -> Environment:
     )
     env.filters["value"] = format_value
     env.filters["shorten"] = shorten
-    env.filters["is_long"] = is_long
+    env.tests["long"] = is_long
     env.filters["anchor"] = anchor
+    env.filters["wrappable"] = wrappable
     env.tests["safe_url"] = lambda s: isinstance(s, str) and bool(_SAFE_URL.match(s))
     env.globals.update(
         STATUSES=STATUSES, VERDICTS=VERDICTS, SEVERITIES=SEVERITIES, STATUS_LABEL=STATUS_LABEL,
@@ -46,6 +48,12 @@ def _environment() -> Environment:
 def anchor(text: str) -> str:
     """An id attribute value for a check id or host name (escaped again by autoescape)."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text)).strip("-") or "x"
+
+
+def wrappable(text) -> Markup:
+    """Escaped text with line-break opportunities after '.', '_', '/' and '-' (check ids, paths),
+    so a narrow matrix cell wraps `cpu.model_compatible` at a dot, not in the middle of a word."""
+    return Markup(re.sub(r"([._/-])(?=.)", r"\1<wbr>", str(escape(text))))
 
 
 def render_html(report) -> str:

@@ -1,0 +1,253 @@
+"""The terminal listing: pve8to9-like sections, the migration matrix, failures with remediation.
+
+Written to the rich Console the caller passes (the CLI passes a stdout console; progress goes
+to stderr). Every status is spelled out in words, so the listing reads the same without colour
+(NO_COLOR, a pipe, a log file). All report text is passed as rich Text, never as markup, and
+control characters are made visible, so a hostile VM name cannot restyle or hijack the terminal.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from rich import box
+from rich.console import Console
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+from preflight.reports._common import (STATUS_LABEL, VERDICT_LABEL, VERDICT_MEANING,
+                                       build_view, clean_text, report_document, shorten)
+
+STYLE = {
+    "pass": "green", "warn": "yellow", "fail": "bold red", "error": "bold magenta",
+    "skip": "dim", "unknown": "bold blue", "info": "cyan",
+}
+# Wide enough for the longest label ("ERROR:", "UNKNOWN") so the listing lines up.
+_LABEL_WIDTH = 7
+# A check with more passing (or skipped) results than this lists them on one line.
+FOLD_AFTER = 6
+
+
+def render_terminal(report, console: Optional[Console] = None) -> None:
+    """Print the run to `console` (a stdout Console by default)."""
+    console = console or Console()
+    view = build_view(report_document(report))
+    _header(console, view)
+    _hosts(console, view)
+    _checks(console, view)
+    _matrix(console, view)
+    _blockers(console, view)
+    _summary(console, view)
+
+
+# --------------------------------------------------------------------------------------------
+
+def _n(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _t(value) -> Text:
+    return Text(clean_text(value))
+
+
+def _indented(text, n: int):
+    """Text whose wrapped lines keep the indent (long remediations, long observations)."""
+    return Padding(text if isinstance(text, Text) else _t(text), (0, 0, 0, n), expand=False)
+
+
+def _section(console: Console, title: str) -> None:
+    console.print()
+    console.print(Text(f"= {title} =", style="bold"))
+    console.print()
+
+
+def _status_line(status: str, *parts) -> Text:
+    label = STATUS_LABEL.get(status, VERDICT_LABEL.get(status, status.upper()))
+    line = Text(f"{label}:".ljust(_LABEL_WIDTH + 1), style=STYLE.get(status, ""))
+    line.append(" ")
+    for part in parts:
+        if isinstance(part, Text):
+            line.append_text(part)
+        else:
+            line.append(clean_text(part))
+    return line
+
+
+def _header(console: Console, view: dict) -> None:
+    source = ("replay of " + view["source"][len("replay:"):]) if view["source_kind"] == "replay" \
+        else "live"
+    console.print(Text(f"preflight {clean_text(view['tool']['version'])}: live-migration readiness "
+                       f"of cluster {clean_text(view['cluster'])}", style="bold"))
+    when = f"{view['started']} .. {view['finished']}"
+    if view["duration"]:
+        when += f" ({view['duration']})"
+    console.print(_t(f"Run: {when}; facts: {source}"))
+    sel = view["selection"]
+    if sel.get("only"):
+        console.print(_t("Only checks: " + ", ".join(sel["only"])))
+    if sel.get("skip"):
+        console.print(_t("Skipped by request: " + ", ".join(sel["skip"])))
+
+
+def _hosts(console: Console, view: dict) -> None:
+    _section(console, "HOSTS")
+    for h in view["hosts"]:
+        if h["reachable"]:
+            facts = (f"libvirt {h.get('libvirt_version') or 'unknown'}, "
+                     f"QEMU {h.get('qemu_version') or 'unknown'}, {_n(h.get('domains', 0), 'VM')}, "
+                     f"{_n(h['round_trips'], 'round trip')}")
+            console.print(_status_line("pass", f"{h['name']} reachable: {facts}"))
+            if h.get("error"):
+                console.print(_t(f"        note: {h['error']}"))
+        else:
+            console.print(_status_line("error", f"{h['name']} unreachable: "
+                                                f"{h.get('error') or 'no reason recorded'}"))
+
+
+def _checks(console: Console, view: dict) -> None:
+    category = None
+    for c in view["checks"]:
+        meta = c["meta"]
+        if meta.get("category") != category:
+            category = meta.get("category")
+            _section(console, f"CHECKS: {str(category or 'other').upper()}")
+        sev = f" [{meta['severity']}]" if meta.get("severity") else ""
+        console.print(Text(f"{clean_text(meta['id'])}: {clean_text(meta['title'])}{sev}",
+                           style="bold"))
+        if not c["results"]:
+            console.print(_t("  (no result)"))
+        quiet = [r for r in c["results"] if r["status"] in ("pass", "skip")]
+        fold = len(quiet) > FOLD_AFTER
+        for r in c["results"]:
+            if fold and r in quiet:
+                continue
+            console.print(_indented(_status_line(r["status"], f"{r['subject']}: {r['message']}"), 2))
+            if r["status"] in ("fail", "error", "warn"):
+                for label, value in (("observed", r["observed"]), ("expected", r["expected"]),
+                                     ("where", r["where"])):
+                    if value not in (None, ""):
+                        console.print(_indented(f"{label}: {shorten(clean_text(value), 300)}", 10))
+                if r.get("remediation"):
+                    console.print(_indented(f"remedy: {clean_text(r['remediation'])}", 10))
+        if fold:
+            for status in ("pass", "skip"):
+                subjects = [r["subject"] for r in quiet if r["status"] == status]
+                if subjects:
+                    console.print(_indented(_status_line(
+                        status, f"{_n(len(subjects), 'subject')}: "
+                                + shorten(", ".join(subjects), 200)), 2))
+
+
+def _matrix(console: Console, view: dict) -> None:
+    _section(console, "MIGRATION MATRIX")
+    matrix = view["matrix"]
+    if not matrix["groups"]:
+        console.print(_t("No migrations were evaluated."))
+        return
+    table = Table(box=box.SQUARE, show_lines=True, header_style="bold", expand=False)
+    rows = []
+    for g in matrix["groups"]:
+        for row in g["rows"]:
+            rows.append([_t(row["domain"]), _t(g["source"])]
+                        + [_matrix_cell(c) for c in row["cells"]])
+    # Keep check ids whole when the table fits; otherwise let rich fold them.
+    widths = [max((len(line) for r in rows for line in r[i + 2].plain.splitlines()), default=7)
+              for i in range(len(matrix["destinations"]))]
+    fits = sum(widths) + 3 * (len(widths) + 2) + 12 + 4 <= console.width
+    if not fits and 16 * len(widths) + 30 > console.width:
+        _matrix_as_list(console, matrix)  # too many hosts for a readable table at this width
+        return
+    table.add_column("VM", overflow="fold", min_width=8)
+    table.add_column("on", overflow="fold")
+    for d, width in zip(matrix["destinations"], widths):
+        name = clean_text(d["name"]) + ("" if d["reachable"] else " (unreachable)")
+        table.add_column("to " + name, overflow="fold", min_width=width if fits else None)
+    for r in rows:
+        table.add_row(*r)
+    console.print(table)
+    console.print(_t("Legend: " + "; ".join(f"{VERDICT_LABEL[k]} = {VERDICT_MEANING[k]}"
+                                             for k in VERDICT_LABEL)
+                     + "; — = current host. A cell lists the checks behind its verdict."))
+
+
+def _matrix_as_list(console: Console, matrix: dict) -> None:
+    for g in matrix["groups"]:
+        for row in g["rows"]:
+            console.print(Text(f"{clean_text(row['domain'])} (on {clean_text(g['source'])}):", style="bold"))
+            for c in row["cells"]:
+                if c["kind"] == "self":
+                    continue
+                if c["kind"] == "none":
+                    console.print(_indented(f"-> {c['destination']}: not evaluated", 2))
+                    continue
+                ids = [b["check"] for kind in ("blockers", "undecided", "warnings") for b in c[kind]]
+                line = _status_line(c["verdict"], f"-> {c['destination']}"
+                                    + (f": {', '.join(ids)}" if ids else ""))
+                console.print(_indented(line, 2))
+
+
+def _matrix_cell(c: dict) -> Text:
+    if c["kind"] == "self":
+        return Text("—")
+    if c["kind"] == "none":
+        return Text("not evaluated", style="dim")
+    cell = Text(c["label"], style=STYLE.get(c["verdict"], ""))
+    # ids are listed under the verdict they explain; a mixed cell says which is which
+    for kind, prefix, own in (("blockers", "blocked: ", "fail"), ("undecided", "undecided: ", "unknown"),
+                              ("warnings", "warning: ", "warn")):
+        for b in c[kind]:
+            cell.append("\n" + ("" if c["verdict"] == own else prefix) + clean_text(b["check"]))
+    return cell
+
+
+def _blockers(console: Console, view: dict) -> None:
+    if not view["blocking"] and not view["undecided"]:
+        return
+    _section(console, "WHAT BLOCKS MIGRATIONS")
+    if not view["blocking"]:
+        console.print(_t("No check failed."))
+    for b in view["blocking"]:
+        meta = b["check"]
+        console.print(_status_line("fail", Text(f"{clean_text(meta['id'])}: {clean_text(meta['title'])}"
+                                                f" [{meta.get('severity') or '?'}]", style="bold")))
+        if b["affected"]:
+            console.print(_t(f"  blocks {b['affected_count']} migration(s):"))
+            for a in b["affected"]:
+                console.print(_t(f"    {a['domain']} ({a['source']}) -> {', '.join(a['destinations'])}"))
+        for r in b["results"]:
+            console.print(_indented(f"{r['subject']}: {r['message']}", 2))
+            ev = r.get("evidence") or {}
+            for label, key in (("observed", "observed"), ("expected", "expected"), ("where", "source")):
+                if ev.get(key) not in (None, ""):
+                    console.print(_indented(f"{label}: {shorten(clean_text(ev[key]), 300)}", 6))
+        remedy = meta.get("remediation") or "no remediation recorded"
+        console.print(_indented(Text("remediation: ", style="bold").append(clean_text(remedy), style=""), 2))
+        console.print()
+    if view["undecided"] or view["unreachable"]:
+        console.print(Text("Could not be decided (never counted as a pass):", style="bold"))
+        for name in view["unreachable"]:
+            console.print(_status_line("error", f"host {name} unreachable"))
+        for b in view["undecided"]:
+            for r in b["results"]:
+                console.print(_status_line("error", f"{b['check']['id']}: {r['subject']}: {r['message']}"))
+
+
+def _summary(console: Console, view: dict) -> None:
+    _section(console, "SUMMARY")
+    console.print(Text(clean_text(view["sentence"]), style=STYLE.get(view["overall"], "")))
+    console.print(_t(f"Exit code {view['exit_code']}: {view['exit_meaning']}."))
+    console.print()
+    c = view["counts"]
+    parts = [("TOTAL", view["total"], "bold"), ("PASSED", c.get("pass", 0), STYLE["pass"]),
+             ("WARNINGS", c.get("warn", 0), STYLE["warn"]), ("FAILURES", c.get("fail", 0), STYLE["fail"]),
+             ("ERRORS", c.get("error", 0), STYLE["error"]), ("SKIPPED", c.get("skip", 0), STYLE["skip"])]
+    line = Text()
+    for i, (label, n, style) in enumerate(parts):
+        if i:
+            line.append(" / ")
+        line.append(f"{label}: {n}", style=style if n or label == "TOTAL" else "")
+    console.print(line)
+
+
+__all__ = ["render_terminal"]
