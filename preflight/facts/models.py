@@ -17,6 +17,7 @@ class DiskHost:
     name: str
     port: Optional[int] = None
     transport: Optional[str] = None
+    socket: Optional[str] = None     # transport='unix': the socket path (name is then the socket path too)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Disk:
     has_auth: bool = False           # an <auth> element exists (secret usage/uuid, never its value)
     auth_secret: Optional[str] = None  # the secret's uuid or usage name, never its value
     empty: bool = False              # a cdrom/floppy drive with no medium
+    transient: bool = False          # <transient/>: libvirt refuses to migrate such a domain
 
     @property
     def label(self) -> str:
@@ -68,6 +70,8 @@ class GuestInterface:
     target_dev: Optional[str] = None
     portgroup: Optional[str] = None
     mode: Optional[str] = None       # for direct: bridge, vepa, passthrough, private
+    virtualport: Optional[str] = None  # <virtualport type=...>: openvswitch, 802.1Qbg, 802.1Qbh, midonet
+    teaming: Optional[str] = None    # <teaming type=...>: persistent, transient
 
     @property
     def label(self) -> str:
@@ -79,6 +83,7 @@ class HostDevice:
     mode: str                        # subsystem or capabilities
     type: str                        # pci, usb, scsi, mdev, ...
     address: Optional[str] = None    # e.g. 0000:03:00.0 or bus/device
+    teaming: Optional[str] = None    # <teaming type='transient'> lets QEMU unplug it during migration
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,7 @@ class GuestCpu:
     vendor: Optional[str] = None
     features: tuple = ()             # tuple[CpuFeature]
     xml: Optional[str] = None        # the <cpu> element as text, for compareHypervisorCPU
+    migratable: Optional[str] = None  # host-passthrough/maximum migratable='on'/'off'
 
     def requires(self, feature: str) -> bool:
         return any(f.name == feature and f.policy in ("require", "force") for f in self.features)
@@ -118,6 +124,27 @@ class Domain:
     interfaces: tuple = ()           # tuple[GuestInterface]
     hostdevs: tuple = ()             # tuple[HostDevice]
     xml: Optional[str] = None        # migratable XML with secrets scrubbed
+    filesystems: tuple = ()          # tuple[Filesystem]
+    shmems: tuple = ()               # tuple[Shmem]
+    error: Optional[str] = None      # set when this domain's XML could not be parsed: judge nothing
+
+
+@dataclass(frozen=True)
+class Filesystem:
+    """One <filesystem> (host directory shared into the guest)."""
+
+    driver: Optional[str] = None     # virtiofs, path, handle, loop, nbd, ... (None = hypervisor default)
+    source: Optional[str] = None
+    target: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Shmem:
+    """One <shmem> (ivshmem) device."""
+
+    name: str
+    role: Optional[str] = None       # master, peer, or None (libvirt default: not master)
+    model: Optional[str] = None
 
 
 # --- hosts ------------------------------------------------------------------------------
@@ -149,6 +176,8 @@ class NetInterface:
     master: Optional[str] = None
     mtu: Optional[int] = None
     addresses: tuple = ()            # "10.0.0.1/24", ...
+    operstate: Optional[str] = None  # UP, DOWN, UNKNOWN, LOWERLAYERDOWN (ip operstate)
+    slave_kind: Optional[str] = None  # linkinfo info_slave_kind: bridge, openvswitch, bond
 
 
 @dataclass(frozen=True)
@@ -175,6 +204,7 @@ class HostFacts:
     arch: Optional[str] = None
     cpu_vendor: Optional[str] = None
     cpu_model: Optional[str] = None
+    cpu_features: Optional[tuple] = None      # host CPU feature names from capabilities; None = unknown
     libvirt_version: Optional[str] = None     # "9.0.0"
     qemu_version: Optional[str] = None        # "7.2.0"
     domains: tuple = ()                       # tuple[Domain]

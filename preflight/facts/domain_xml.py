@@ -1,0 +1,238 @@
+"""libvirt domain XML -> Domain, parsed with the safe parser, secrets scrubbed.
+
+Only what migration checks need is read. Secrets never leave this module: a disk's <auth>
+yields the secret's usage name or uuid (a reference, not a value), graphics passwords and
+HTTP cookies are removed from the XML kept in Domain.xml.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from lxml import etree
+
+from preflight.facts.models import (CpuFeature, Disk, DiskHost, Domain, Filesystem, GuestCpu,
+                                    GuestInterface, HostDevice, Shmem)
+from preflight.facts.xmlsafe import parse_xml, text_of
+
+_MEMORY_UNITS = {"b": 1 / 1024, "bytes": 1 / 1024, "k": 1, "kib": 1, "kb": 1000 / 1024,
+                 "m": 1024, "mib": 1024, "mb": 1000 ** 2 / 1024, "g": 1024 ** 2, "gib": 1024 ** 2,
+                 "gb": 1000 ** 3 / 1024, "t": 1024 ** 3, "tib": 1024 ** 3, "tb": 1000 ** 4 / 1024}
+_SECRET_TEXT = re.compile(r"(?i)\b(password|passwd|secret|key)=([^,\s'\"]+)")
+SCRUBBED = "***"
+
+
+def _int(value) -> Optional[int]:
+    try:
+        return int(value, 0) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _memory_kib(elem) -> Optional[int]:
+    if elem is None or not (elem.text or "").strip():
+        return None
+    factor = _MEMORY_UNITS.get((elem.get("unit") or "KiB").lower())
+    value = _int(elem.text.strip())
+    return None if factor is None or value is None else int(value * factor)
+
+
+def _source_auth(disk) -> tuple:
+    """(has_auth, secret reference) from <auth> under <disk> (old) or under <source> (new)."""
+    auth = disk.find("auth")
+    if auth is None:
+        auth = disk.find("source/auth")
+    if auth is None:
+        return False, None
+    secret = auth.find("secret")
+    ref = None if secret is None else (secret.get("uuid") or secret.get("usage"))
+    return True, ref
+
+
+def _disk_hosts(source) -> tuple:
+    hosts = []
+    for host in source.findall("host") if source is not None else ():
+        transport = host.get("transport")
+        socket = host.get("socket")
+        hosts.append(DiskHost(name=host.get("name") or socket or "", port=_int(host.get("port")),
+                              transport=transport, socket=socket))
+    return tuple(hosts)
+
+
+def parse_disk(elem) -> Disk:
+    dtype = elem.get("type") or "file"
+    device = elem.get("device") or "disk"
+    source = elem.find("source")
+    driver = elem.find("driver")
+    target = elem.find("target")
+    has_auth, secret = _source_auth(elem)
+    get = (lambda attr: source.get(attr)) if source is not None else (lambda attr: None)
+    path = {"file": get("file"), "block": get("dev"), "dir": get("dir")}.get(dtype)
+    if dtype == "vhostuser":
+        path = get("path")
+    protocol = get("protocol") if dtype == "network" else None
+    empty = (dtype in ("file", "block", "dir") and not path) or \
+            (dtype == "network" and not protocol) or (dtype == "volume" and not get("volume"))
+    return Disk(
+        target=target.get("dev") if target is not None else "?",
+        device=device, type=dtype, path=path, protocol=protocol,
+        name=get("name") if dtype == "network" else None,
+        hosts=_disk_hosts(source) if dtype == "network" else (),
+        pool=get("pool") if dtype == "volume" else None,
+        volume=get("volume") if dtype == "volume" else None,
+        driver=driver.get("name") if driver is not None else None,
+        format=driver.get("type") if driver is not None else None,
+        cache=driver.get("cache") if driver is not None else None,
+        readonly=elem.find("readonly") is not None,
+        shareable=elem.find("shareable") is not None,
+        transient=elem.find("transient") is not None,
+        has_auth=has_auth, auth_secret=secret, empty=empty,
+    )
+
+
+def parse_interface(elem) -> GuestInterface:
+    itype = elem.get("type") or "?"
+    source = elem.find("source")
+    src = None
+    if source is not None:
+        src = {"bridge": source.get("bridge"), "network": source.get("network"),
+               "direct": source.get("dev"), "vhostuser": source.get("path"),
+               "vdpa": source.get("dev")}.get(itype) or source.get("dev") or source.get("bridge")
+    mac, model, target = elem.find("mac"), elem.find("model"), elem.find("target")
+    virtualport, teaming = elem.find("virtualport"), elem.find("teaming")
+    return GuestInterface(
+        type=itype, source=src,
+        mac=mac.get("address") if mac is not None else None,
+        model=model.get("type") if model is not None else None,
+        target_dev=target.get("dev") if target is not None else None,
+        portgroup=source.get("portgroup") if source is not None else None,
+        mode=source.get("mode") if source is not None and itype == "direct" else None,
+        virtualport=(virtualport.get("type") or "unspecified") if virtualport is not None else None,
+        teaming=teaming.get("type") if teaming is not None else None,
+    )
+
+
+def _hostdev_address(htype: str, source) -> Optional[str]:
+    if source is None:
+        return None
+    addr = source.find("address")
+    if htype == "pci" and addr is not None:
+        try:
+            return "{:04x}:{:02x}:{:02x}.{:x}".format(*(int(addr.get(k, "0"), 0) for k in
+                                                        ("domain", "bus", "slot", "function")))
+        except ValueError:
+            return None
+    if htype == "usb":
+        vendor, product = source.find("vendor"), source.find("product")
+        if vendor is not None and product is not None:
+            return f"{vendor.get('id')}:{product.get('id')}"
+        if addr is not None:
+            return f"bus {addr.get('bus')} device {addr.get('device')}"
+    if htype == "mdev" and addr is not None:
+        return addr.get("uuid")
+    if htype in ("scsi", "scsi_host"):
+        adapter = source.find("adapter")
+        parts = [adapter.get("name") if adapter is not None else None,
+                 source.get("wwpn"), source.get("protocol"), source.get("name")]
+        if addr is not None:
+            parts.append(":".join(addr.get(k, "?") for k in ("bus", "target", "unit")))
+        return " ".join(p for p in parts if p) or None
+    return None
+
+
+def parse_hostdev(elem) -> HostDevice:
+    mode = elem.get("mode") or "subsystem"
+    htype = elem.get("type") or ("?" if mode == "subsystem" else "capabilities")
+    teaming = elem.find("teaming")
+    return HostDevice(mode=mode, type=htype, address=_hostdev_address(htype, elem.find("source")),
+                      teaming=teaming.get("type") if teaming is not None else None)
+
+
+def parse_cpu(elem) -> GuestCpu:
+    if elem is None:
+        return GuestCpu()
+    model = elem.find("model")
+    mode = elem.get("mode") or "custom"
+    default_policy = "require"
+    features = tuple(CpuFeature(name=f.get("name"), policy=f.get("policy") or default_policy)
+                     for f in elem.findall("feature") if f.get("name"))
+    return GuestCpu(
+        mode=mode, match=elem.get("match"),
+        model=(model.text or "").strip() or None if model is not None else None,
+        fallback=model.get("fallback") if model is not None else None,
+        vendor=text_of(elem, "vendor"), features=features,
+        xml=_serialize(elem), migratable=elem.get("migratable"),
+    )
+
+
+def _serialize(elem) -> str:
+    clone = etree.fromstring(etree.tostring(elem))
+    clone.tail = None
+    return etree.tostring(clone, encoding="unicode")
+
+
+def _tsc_frequency(root) -> Optional[int]:
+    for timer in root.findall("clock/timer"):
+        if timer.get("name") == "tsc" and timer.get("frequency"):
+            return _int(timer.get("frequency"))
+    return None
+
+
+def scrub(root) -> None:
+    """Remove secret values in place: graphics passwords, cookies, key=/password= in text."""
+    for elem in root.iter():
+        if not isinstance(elem.tag, str):
+            continue
+        for attr in list(elem.attrib):
+            if "passw" in attr.lower():
+                elem.set(attr, SCRUBBED)
+            elif _SECRET_TEXT.search(elem.get(attr) or ""):
+                elem.set(attr, _SECRET_TEXT.sub(lambda m: f"{m.group(1)}={SCRUBBED}", elem.get(attr)))
+        if elem.tag == "cookie" and elem.text:
+            elem.text = SCRUBBED
+        elif elem.text and _SECRET_TEXT.search(elem.text):
+            elem.text = _SECRET_TEXT.sub(lambda m: f"{m.group(1)}={SCRUBBED}", elem.text)
+
+
+def _attr(elem, path: str, attr: str) -> Optional[str]:
+    found = elem.find(path)
+    return found.get(attr) if found is not None else None
+
+
+def parse_filesystem(elem) -> Filesystem:
+    return Filesystem(driver=_attr(elem, "driver", "type"),
+                      source=_attr(elem, "source", "dir") or _attr(elem, "source", "file")
+                      or _attr(elem, "source", "socket"),
+                      target=_attr(elem, "target", "dir"))
+
+
+def parse_shmem(elem) -> Shmem:
+    return Shmem(name=elem.get("name") or "?", role=elem.get("role"),
+                 model=_attr(elem, "model", "type"))
+
+
+def parse_domain_xml(xml: str, *, name: Optional[str] = None, state: Optional[str] = None,
+                     active: bool = False, persistent: bool = True) -> Domain:
+    """Parse one domain's XML (as from virDomainGetXMLDesc(MIGRATABLE)). Raises ValueError."""
+    root = parse_xml(xml, f"domain {name!r} XML" if name else "domain XML")
+    if root.tag != "domain":
+        raise ValueError(f"domain XML has root <{root.tag}>, expected <domain>")
+    devices = root.find("devices")
+    devs = devices if devices is not None else etree.Element("devices")
+    os_type = root.find("os/type")
+    scrub(root)
+    return Domain(
+        name=text_of(root, "name") or name or "?",
+        uuid=text_of(root, "uuid"), active=active, persistent=persistent, state=state,
+        type=root.get("type"), memory_kib=_memory_kib(root.find("memory")),
+        vcpus=_int((root.findtext("vcpu") or "").strip()),
+        machine=os_type.get("machine") if os_type is not None else None,
+        cpu=parse_cpu(root.find("cpu")), tsc_frequency=_tsc_frequency(root),
+        disks=tuple(parse_disk(d) for d in devs.findall("disk")),
+        interfaces=tuple(parse_interface(i) for i in devs.findall("interface")),
+        hostdevs=tuple(parse_hostdev(h) for h in devs.findall("hostdev")),
+        filesystems=tuple(parse_filesystem(fs) for fs in devs.findall("filesystem")),
+        shmems=tuple(parse_shmem(sh) for sh in devs.findall("shmem")),
+        xml=etree.tostring(root, encoding="unicode"),
+    )

@@ -1,0 +1,342 @@
+"""Gather one host's raw facts (see `preflight.facts.raw`): one batched exec + libvirt calls.
+
+Shell facts: ONE exec of a generated POSIX sh script on stdin (`sh -s`) that runs each argv of
+`SHELL_FACTS` with its own rc/stdout/stderr captured, separated by a random marker, parsed
+back into `{"rc", "out", "err"}` per key.
+
+libvirt facts: through a `LibvirtBridge` on the same SSH connection, every call time-bounded
+and counted.
+
+Secrets are scrubbed here, before anything is stored: recordings go to disk and reports.
+A fact that fails goes into "errors" with why; a host is never crashed as a whole.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shlex
+from typing import Callable, Optional
+
+from preflight.facts.raw import SHELL_FACTS
+from preflight.transport.errors import TransportError
+
+__all__ = [
+    "gather_host", "gather_shell", "gather_libvirt", "unreachable_entry",
+    "build_facts_script", "parse_facts_output",
+    "scrub_domain_xml", "scrub_conf_text", "scrub_mount_options", "scrub_shell_fact",
+    "DOMAIN_STATES", "MASK",
+]
+
+MASK = "*****"
+PER_COMMAND_TIMEOUT = 20          # seconds, via coreutils `timeout` when the host has it
+
+DOMAIN_STATES = {0: "nostate", 1: "running", 2: "blocked", 3: "paused", 4: "shutdown",
+                 5: "shutoff", 6: "crashed", 7: "pmsuspended"}
+
+
+# --- the batched shell facts ------------------------------------------------------------
+
+def build_facts_script(facts: dict, marker: str, per_command_timeout: int = PER_COMMAND_TIMEOUT) -> str:
+    """A POSIX sh script that runs every argv of `facts` and prints, per key:
+
+        MARKER KEY rc N\\n MARKER KEY out\\n<stdout>\\nMARKER KEY err\\n<stderr>\\nMARKER KEY end\\n
+
+    (the newline before each of `err`/`end` lines is added by the script and removed by the
+    parser, so outputs come back byte-exact). stdin of each command is /dev/null."""
+    if not re.fullmatch(r"[A-Za-z0-9_]+", marker):
+        raise ValueError("marker must be alphanumeric")
+    lines = [
+        "umask 077",
+        'd=$(mktemp -d 2>/dev/null) || d=/tmp/preflight.$$; mkdir -p "$d" 2>/dev/null',
+        "trap 'rm -rf \"$d\"' EXIT",
+        f"T=; if command -v timeout >/dev/null 2>&1; then T='timeout {int(per_command_timeout)}'; fi",
+        "pf_run() {",
+        '  k=$1; shift',
+        '  $T "$@" >"$d/o" 2>"$d/e" </dev/null; rc=$?',
+        f'  printf "%s %s rc %s\\n" {marker} "$k" "$rc"',
+        f'  printf "%s %s out\\n" {marker} "$k"; cat "$d/o"',
+        f'  printf "\\n%s %s err\\n" {marker} "$k"; cat "$d/e"',
+        f'  printf "\\n%s %s end\\n" {marker} "$k"',
+        "}",
+    ]
+    for key, argv in facts.items():
+        if not re.fullmatch(r"[A-Za-z0-9_.:-]+", key):
+            raise ValueError(f"bad fact key {key!r}")
+        lines.append(f"pf_run {shlex.quote(key)} {shlex.join(list(argv))}")
+    return "\n".join(lines) + "\n"
+
+
+def parse_facts_output(data: bytes, marker: str, keys) -> tuple:
+    """Parse the batched script's stdout -> ({key: {"rc","out","err"}}, {key: why missing})."""
+    if isinstance(data, str):
+        data = data.encode()
+    m = marker.encode()
+    facts, errors = {}, {}
+    for key in keys:
+        k = key.encode()
+        head = re.search(rb"(?m)^" + re.escape(m + b" " + k + b" rc ") + rb"(-?\d+)\n", data)
+        if not head:
+            errors[key] = "no output for this fact (the batched script stopped before it)"
+            continue
+        out_tag = m + b" " + k + b" out\n"
+        err_tag = b"\n" + m + b" " + k + b" err\n"
+        end_tag = b"\n" + m + b" " + k + b" end\n"
+        o = data.find(out_tag, head.end() - 1)
+        e = data.find(err_tag, o)
+        z = data.find(end_tag, e)
+        if min(o, e, z) < 0:
+            errors[key] = "truncated output for this fact"
+            continue
+        rc = int(head.group(1))
+        facts[key] = {
+            "rc": rc,
+            "out": data[o + len(out_tag):e].decode("utf-8", "replace"),
+            "err": data[e + len(err_tag):z].decode("utf-8", "replace"),
+        }
+        if rc == 124 and not facts[key]["err"]:
+            facts[key]["err"] = f"timed out after {PER_COMMAND_TIMEOUT} s on the host"
+    return facts, errors
+
+
+def gather_shell(conn, facts: Optional[dict] = None, timeout: Optional[float] = None) -> tuple:
+    """Run all shell facts in ONE exec. Returns (shell dict, errors dict)."""
+    facts = SHELL_FACTS if facts is None else facts
+    marker = "PFM" + secrets.token_hex(12)
+    script = build_facts_script(facts, marker)
+    try:
+        res = conn.run_script(script, timeout=timeout)
+    except TransportError as exc:
+        return {}, {key: f"batched shell facts failed: {exc}" for key in facts}
+    shell, errors = parse_facts_output(res.stdout_bytes, marker, facts.keys())
+    if errors:
+        why = f" (sh exited {res.rc}: {' '.join(res.stderr.split())[:300]})" if res.rc or res.stderr.strip() else ""
+        errors = {k: v + why for k, v in errors.items()}
+    for key, value in shell.items():
+        value["out"] = scrub_shell_fact(key, value["out"])
+    return shell, errors
+
+
+# --- scrubbing ----------------------------------------------------------------------------
+
+_SECRET_WORD = r"(?:password|passwd|passphrase|secret|token|credential|psk|api[_-]?key|private[_-]?key)"
+_CONF_LINE = re.compile(r"(?im)^(\s*#?\s*[A-Za-z0-9_.-]*" + _SECRET_WORD + r"[A-Za-z0-9_.-]*\s*=\s*)(.*)$")
+_MOUNT_OPT = re.compile(r"(?i)(?<![A-Za-z0-9_])((?:password|pass|secret|credentials|token)=)([^,\s]*)")
+_KV_SECRET = re.compile(r"(?i)(" + _SECRET_WORD + r"[A-Za-z0-9_.-]*\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^,\s'\"]+)")
+
+
+def scrub_conf_text(text: str) -> str:
+    """Mask values of any `*password*`/`*secret*`/... key in a key = value config (qemu.conf),
+    commented-out lines included (they may still hold a real value)."""
+    return _CONF_LINE.sub(lambda m: m.group(1) + (f'"{MASK}"' if m.group(2).strip() else m.group(2)), text)
+
+
+def scrub_mount_options(text: str) -> str:
+    """Mask password=/pass=/secret=/credentials= values in fstab or mountinfo text (cifs, ceph)."""
+    return _MOUNT_OPT.sub(lambda m: m.group(1) + MASK, text)
+
+
+def scrub_shell_fact(key: str, text: str) -> str:
+    if key == "qemu_conf" or key.endswith("_conf"):
+        return scrub_conf_text(text)
+    if key in ("fstab", "mountinfo", "mounts"):
+        return scrub_mount_options(text)
+    return text
+
+
+_QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
+
+
+def scrub_domain_xml(xml: str) -> str:
+    """Remove secret values from a domain (or network) XML before it is stored.
+
+    - <graphics passwd='...'> (VNC/SPICE passwords; VIR_DOMAIN_XML_SECURE is never used,
+      but a user may have asked for it elsewhere) -> masked
+    - any attribute whose name contains passwd/password/secret-value-like words -> masked
+      (auth/secret *references* by uuid or usage are kept: they are not secret values)
+    - <cookies><cookie> values of http(s) network disks -> masked
+    - <launchSecurity> <dhCert>/<session> blobs (SEV) -> masked
+    - qemu:commandline / qemu:override values carrying password=/secret=/... -> masked
+    """
+    try:
+        from lxml import etree
+    except ImportError:                                   # pragma: no cover - lxml is a dependency
+        return re.sub(r"(passwd\s*=\s*)(['\"]).*?\2", lambda m: f"{m.group(1)}{m.group(2)}{MASK}{m.group(2)}", xml)
+    try:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=False)
+        root = etree.fromstring(xml.encode("utf-8"), parser)
+    except etree.XMLSyntaxError:
+        return re.sub(r"(passwd\s*=\s*)(['\"]).*?\2", lambda m: f"{m.group(1)}{m.group(2)}{MASK}{m.group(2)}", xml)
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        for name in list(el.attrib):
+            lname = name.lower()
+            if lname in ("passwd", "password", "passphrase") or (
+                    ("passw" in lname or "secret" in lname) and lname not in ("secret", "secrettype")
+                    and not lname.endswith(("uuid", "usage", "type", "validto"))):
+                el.set(name, MASK)
+        tag = etree.QName(el).localname
+        if tag == "cookie" and el.text:
+            el.text = MASK
+        elif tag in ("dhCert", "session") and el.getparent() is not None and \
+                etree.QName(el.getparent()).localname == "launchSecurity" and el.text:
+            el.text = MASK
+        if etree.QName(el).namespace == _QEMU_NS:
+            for name in ("value",):
+                val = el.get(name)
+                if val and re.search(_SECRET_WORD, val, re.I):
+                    el.set(name, _KV_SECRET.sub(lambda m: m.group(1) + MASK, val)
+                           if _KV_SECRET.search(val) else MASK)
+    return etree.tostring(root, encoding="unicode")
+
+
+# --- libvirt facts ------------------------------------------------------------------------
+
+def _host_arch_and_virttype(caps_xml: str) -> tuple:
+    """(arch, virttype) from capabilities: the host CPU arch, kvm when a guest of that arch
+    offers <domain type='kvm'>, else qemu."""
+    from lxml import etree
+    root = etree.fromstring(caps_xml.encode())
+    arch = root.findtext("host/cpu/arch") or "x86_64"
+    virttype = "qemu"
+    for guest in root.findall("guest"):
+        a = guest.find("arch")
+        if a is not None and a.get("name") == arch and a.find("domain[@type='kvm']") is not None:
+            virttype = "kvm"
+    return arch, virttype
+
+
+def gather_libvirt(bridge, errors: dict) -> dict:
+    """All libvirt facts of one host. `bridge` is an open LibvirtBridge; failures of single
+    facts land in `errors` under the LIBVIRT_FACTS key (or `domain:NAME` for one domain)."""
+    import libvirt
+    conn = bridge.conn
+    out: dict = {}
+
+    def fact(key, what, fn, *args):
+        try:
+            out[key] = bridge.call(what, fn, *args)
+        except TransportError as exc:
+            errors[key] = str(exc)
+
+    fact("lib_version", "getLibVersion", conn.getLibVersion)
+    fact("hv_version", "getVersion", conn.getVersion)
+    fact("hostname", "getHostname", conn.getHostname)
+    fact("capabilities", "getCapabilities", conn.getCapabilities)
+    if "capabilities" in out:
+        try:
+            arch, virttype = _host_arch_and_virttype(out["capabilities"])
+        except Exception as exc:                      # noqa: BLE001
+            arch, virttype = "x86_64", "kvm"
+            errors["domcapabilities_args"] = f"could not read arch from capabilities: {exc}"
+        try:
+            out["domcapabilities"] = bridge.call("getDomainCapabilities", conn.getDomainCapabilities,
+                                                 None, arch, None, virttype, 0)
+        except TransportError as exc:
+            if virttype == "kvm":
+                errors["domcapabilities"] = str(exc)
+            else:
+                errors["domcapabilities"] = f"{exc} (no kvm domain type for {arch})"
+    else:
+        errors["domcapabilities"] = "not attempted: capabilities unavailable"
+
+    try:
+        doms = bridge.call("listAllDomains", conn.listAllDomains, 0)
+    except TransportError as exc:
+        errors["domains"] = str(exc)
+    else:
+        domains = []
+        for dom in doms:
+            entry: dict = {}
+            try:
+                entry["name"] = bridge.call("domain.name", dom.name)
+                entry["uuid"] = bridge.call("domain.UUIDString", dom.UUIDString)
+                state = bridge.call("domain.state", dom.state, 0)
+                entry["state"] = DOMAIN_STATES.get(state[0], str(state[0]))
+                entry["active"] = bool(bridge.call("domain.isActive", dom.isActive))
+                entry["persistent"] = bool(bridge.call("domain.isPersistent", dom.isPersistent))
+                xml = bridge.call("domain.XMLDesc", dom.XMLDesc, libvirt.VIR_DOMAIN_XML_MIGRATABLE)
+                entry["xml"] = scrub_domain_xml(xml)
+            except TransportError as exc:
+                name = entry.get("name") or entry.get("uuid") or "?"
+                errors[f"domain:{name}"] = str(exc)
+                entry.setdefault("name", name)
+                entry.setdefault("xml", None)
+            domains.append(entry)
+        del doms
+        out["domains"] = domains
+
+    try:
+        nets = bridge.call("listAllNetworks", conn.listAllNetworks, 0)
+    except TransportError as exc:
+        errors["networks"] = str(exc)
+    else:
+        networks = []
+        for net in nets:
+            entry = {}
+            try:
+                entry["name"] = bridge.call("network.name", net.name)
+                entry["active"] = bool(bridge.call("network.isActive", net.isActive))
+                entry["persistent"] = bool(bridge.call("network.isPersistent", net.isPersistent))
+                entry["autostart"] = bool(bridge.call("network.autostart", net.autostart))
+                entry["xml"] = scrub_domain_xml(bridge.call("network.XMLDesc", net.XMLDesc, 0))
+            except TransportError as exc:
+                errors[f"network:{entry.get('name', '?')}"] = str(exc)
+                entry.setdefault("name", "?")
+                entry.setdefault("xml", None)
+            networks.append(entry)
+        del nets
+        out["networks"] = networks
+    return out
+
+
+# --- one host -----------------------------------------------------------------------------
+
+def unreachable_entry(address: Optional[str], error: str) -> dict:
+    return {"address": address, "reachable": False, "error": " ".join(str(error).split()),
+            "round_trips": 0, "libvirt_calls": 0, "shell": {}, "libvirt": {}, "errors": {}}
+
+
+def gather_host(conn, *, bridge=None, libvirt_timeout: float = 30.0, shell_timeout: Optional[float] = None,
+                facts: Optional[dict] = None, progress: Optional[Callable] = None,
+                bridge_factory=None) -> dict:
+    """One host entry of the raw record, from an open SSH `Connection`.
+
+    `bridge`: an unopened (or open) LibvirtBridge to use and leave open for the caller (the
+    pair phase needs it); when None a bridge is made, used and closed here.
+    Never raises for a fact: failures go to "errors"."""
+    def note(stage, info=None):
+        if progress:
+            progress(conn.name, stage, info)
+
+    entry = {"address": conn.address, "reachable": True, "error": None,
+             "round_trips": 0, "libvirt_calls": 0, "shell": {}, "libvirt": {}, "errors": {}}
+    note("facts")
+    shell, errors = gather_shell(conn, facts, shell_timeout)
+    entry["shell"] = shell
+    entry["errors"].update(errors)
+
+    own = bridge is None
+    if own:
+        if bridge_factory is None:
+            from preflight.transport.libvirt_bridge import LibvirtBridge as bridge_factory
+        bridge = bridge_factory(conn, call_timeout=libvirt_timeout)
+    note("libvirt")
+    try:
+        if bridge.conn is None:
+            bridge.open()
+        entry["libvirt"] = gather_libvirt(bridge, entry["errors"])
+    except ImportError as exc:
+        entry["errors"]["libvirt"] = f"libvirt-python is not installed here: {exc}"
+    except TransportError as exc:
+        entry["errors"]["libvirt"] = str(exc)
+    except Exception as exc:                                     # noqa: BLE001 - never crash a host
+        entry["errors"]["libvirt"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        entry["libvirt_calls"] = bridge.calls
+        if own:
+            bridge.close()
+    entry["round_trips"] = conn.round_trips
+    note("gathered")
+    return entry

@@ -1,0 +1,99 @@
+"""/proc/self/mountinfo parsing and the mount lookup the storage checks rely on.
+
+Format (proc(5)): ``ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER``.
+The optional fields (shared:N, master:N, propagate_from:N, unbindable) run up to a lone ``-``.
+The kernel escapes space, tab, newline and backslash in paths as octal (``\\040`` ...).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Iterable, Optional
+
+from preflight.facts.models import Mount
+
+_OCTAL = re.compile(r"\\([0-7]{3})")
+
+
+class MountinfoError(ValueError):
+    pass
+
+
+def unescape(field: str) -> str:
+    """Undo the kernel's octal escapes: ``/srv/vm\\040store`` -> ``/srv/vm store``."""
+    return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), field)
+
+
+def parse_mountinfo_line(line: str) -> Mount:
+    fields = line.split(" ")
+    try:
+        sep = fields.index("-", 6)
+    except ValueError:
+        raise MountinfoError(f"no ' - ' separator in mountinfo line: {line!r}") from None
+    if sep < 6:
+        raise MountinfoError(f"too few fields before the separator: {line!r}")
+    rest = " ".join(fields[sep + 1:]).split(" ", 2)
+    if len(rest) < 2:
+        raise MountinfoError(f"no file system type/source after the separator: {line!r}")
+    fstype, source = rest[0], rest[1]
+    super_options = rest[2] if len(rest) > 2 else ""
+    try:
+        mount_id, parent_id = int(fields[0]), int(fields[1])
+    except ValueError:
+        raise MountinfoError(f"mount ids are not numbers: {line!r}") from None
+    return Mount(
+        mount_id=mount_id, parent_id=parent_id, major_minor=fields[2],
+        root=unescape(fields[3]), mountpoint=unescape(fields[4]),
+        options=tuple(o for o in fields[5].split(",") if o),
+        fstype=fstype, source=unescape(source),
+        super_options=tuple(o for o in super_options.split(",") if o),
+    )
+
+
+def parse_mountinfo(text: str) -> tuple:
+    """All mounts, in file order (later lines are mounted on top of earlier ones).
+
+    Strict on purpose: a malformed line (e.g. a truncated capture) raises MountinfoError,
+    because the one line we cannot read may be the share a disk lives on.
+    """
+    if text is None or not text.strip():
+        raise MountinfoError("mountinfo is empty")
+    return tuple(parse_mountinfo_line(line) for line in text.splitlines() if line.strip())
+
+
+def _within(path: str, mountpoint: str) -> bool:
+    if mountpoint == "/":
+        return path.startswith("/")
+    return path == mountpoint or path.startswith(mountpoint.rstrip("/") + "/")
+
+
+def find_mount(mounts: Iterable[Mount], path: str) -> Optional[Mount]:
+    """The mount a path lives on: the longest mount point that is a path-component prefix.
+
+    When several mounts are stacked on the same mount point, the last one in the table is
+    the visible one and wins. Symlinks cannot be resolved from a recorded table: the path is
+    only normalised (``//``, ``.``, ``..``).
+    """
+    if not path or not path.startswith("/"):
+        return None
+    norm = posixpath.normpath(path)
+    if norm.startswith("//"):
+        norm = "/" + norm.lstrip("/")
+    best = None
+    for mount in mounts:
+        if _within(norm, mount.mountpoint):
+            if best is None or len(mount.mountpoint) >= len(best.mountpoint):
+                best = mount
+    return best
+
+
+def split_source(source: str):
+    """('server', '/export') for 'nas:/vol0', '//srv/share', 'mon1,mon2:/'; (None, source) otherwise."""
+    if source.startswith("//"):
+        server, _, share = source[2:].partition("/")
+        return server.lower(), "/" + share.rstrip("/")
+    if ":/" in source and not source.startswith("/"):
+        server, _, export = source.rpartition(":/")
+        return server.lower(), "/" + export.rstrip("/")
+    return None, source.rstrip("/") or source

@@ -1,0 +1,426 @@
+"""The pair phase: facts about (source, destination) host pairs, after all hosts are gathered.
+
+(a) CPU: for each source domain and each destination, the destination libvirt's verdict on
+    the guest CPU (compareHypervisorCPU with VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE, so an
+    incompatible CPU comes back with libvirt's missing-features message). Identical guest CPU
+    definitions are compared once per destination.
+(b) Network: a bounded TCP probe FROM each source TO each destination's migration port and
+    ssh port, connecting to the destination's libvirt hostname as the SOURCE resolves it (the
+    source libvirtd opens the migration data connection to that name). A port with no
+    listener would look "refused" even when the firewall allows it, so each destination
+    first runs a short-lived listener (one exec; python3, else socat) on a free port of its
+    migration range; it changes nothing persistent and exits after the expected
+    connections or LISTENER_LIFETIME seconds. It binds the highest free port of the range
+    (libvirt allocates from the bottom). Each source then probes all destinations in ONE
+    exec (in parallel, each connect bounded) that also records `getent hosts NAME`.
+
+Round trips: every destination 1 (listener), every source 1 (probes) -- reported per host as
+"pair_round_trips"; in the pair records the source's shared exec is charged to its first pair.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Optional
+
+from preflight.facts.gather import build_facts_script, parse_facts_output
+from preflight.transport.errors import TransportError
+
+__all__ = ["run_pairs", "guest_cpu_args", "migration_port_range", "LISTENER_CODE", "PROBE_CODE"]
+
+DEFAULT_MIGRATION_PORTS = (49152, 49215)
+PROBE_TIMEOUT = 5.0
+LISTENER_LIFETIME = 15
+
+# Runs on the destination: bind the HIGHEST free port of [lo, hi] (dual stack when possible;
+# libvirt allocates migration ports from the bottom, so a migration running meanwhile is not
+# robbed of its port),
+# print READY PORT, accept up to N connections (closing each at once), exit after N or LIFE s.
+LISTENER_CODE = r"""
+import select, socket, sys, time
+lo, hi, n, life = (int(a) for a in sys.argv[1:5])
+s = None
+for fam, host in ((getattr(socket, "AF_INET6", None), "::"), (socket.AF_INET, "0.0.0.0")):
+    if fam is None:
+        continue
+    for port in range(hi, lo - 1, -1):
+        try:
+            x = socket.socket(fam, socket.SOCK_STREAM)
+        except OSError:
+            break
+        try:
+            if fam != socket.AF_INET:
+                x.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            x.bind((host, port))
+            x.listen(128)
+            s = x
+            break
+        except OSError:
+            x.close()
+    if s is not None:
+        break
+if s is None:
+    print("FAIL no free port in %d-%d" % (lo, hi), flush=True)
+    sys.exit(2)
+print("READY %d" % port, flush=True)
+end = time.monotonic() + life
+got = 0
+while got < n:
+    left = end - time.monotonic()
+    if left <= 0:
+        break
+    r, _, _ = select.select([s], [], [], left)
+    if r:
+        c, a = s.accept()
+        c.close()
+        got += 1
+        print("ACCEPT %s" % a[0], flush=True)
+print("DONE %d" % got, flush=True)
+"""
+
+# Runs on the source: JSON {"timeout": T, "targets": [{"host","port"}...]} -> JSON results.
+PROBE_CODE = r"""
+import errno, json, socket, sys, threading, time
+spec = json.loads(sys.argv[1])
+T = float(spec["timeout"])
+res = [None] * len(spec["targets"])
+def probe(i, t):
+    t0 = time.monotonic()
+    host, port = t["host"], int(t["port"])
+    outcome, detail, addr = "error", None, None
+    try:
+        info = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        res[i] = {"outcome": "error", "detail": "cannot resolve %s: %s" % (host, e.strerror),
+                  "address": None, "elapsed_ms": int((time.monotonic() - t0) * 1000)}
+        return
+    fam, _, _, _, sa = info[0]
+    addr = sa[0]
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(T)
+    try:
+        s.connect(sa)
+        outcome = "answered"
+    except socket.timeout:
+        outcome, detail = "timeout", "no answer from %s:%d within %gs (packets silently dropped?)" % (addr, port, T)
+    except ConnectionRefusedError:
+        outcome, detail = "refused", "%s:%d refused the connection" % (addr, port)
+    except OSError as e:
+        unreach = (errno.EHOSTUNREACH, errno.ENETUNREACH, getattr(errno, "EHOSTDOWN", -1))
+        outcome = "unreachable" if e.errno in unreach else "error"
+        detail = "%s:%d: %s" % (addr, port, e.strerror or e)
+    finally:
+        s.close()
+    res[i] = {"outcome": outcome, "detail": detail, "address": addr,
+              "elapsed_ms": int((time.monotonic() - t0) * 1000)}
+ths = [threading.Thread(target=probe, args=(i, t), daemon=True) for i, t in enumerate(spec["targets"])]
+for t in ths: t.start()
+for t in ths: t.join(T + 5)
+print(json.dumps(res))
+"""
+
+_PY_OR_FAIL = ('if command -v python3 >/dev/null 2>&1; then exec python3 -c "$0" "$@"; fi; '
+               'echo "python3 not found on this host" >&2; exit 127')
+
+_SOCAT_LISTENER = ('p=$2; life=$4; '
+                   'if command -v python3 >/dev/null 2>&1; then exec python3 -c "$0" "$@"; fi; '
+                   'if command -v socat >/dev/null 2>&1; then echo "READY $p"; '
+                   'exec timeout "$life" socat -T 2 TCP-LISTEN:"$p",reuseaddr,fork SYSTEM:true; fi; '
+                   'echo "FAIL neither python3 nor socat on this host" ; exit 127')
+
+
+def migration_port_range(qemu_conf: Optional[str]) -> tuple:
+    lo, hi = DEFAULT_MIGRATION_PORTS
+    if qemu_conf:
+        m = re.search(r"(?m)^\s*migration_port_min\s*=\s*(\d+)", qemu_conf)
+        if m:
+            lo = int(m.group(1))
+        m = re.search(r"(?m)^\s*migration_port_max\s*=\s*(\d+)", qemu_conf)
+        if m:
+            hi = int(m.group(1))
+    return lo, max(lo, hi)
+
+
+def guest_cpu_args(xml: str) -> tuple:
+    """(arch, machine, virttype, cpu_xml or None) from a domain XML."""
+    from lxml import etree
+    root = etree.fromstring(xml.encode())
+    virttype = root.get("type") or "kvm"
+    ostype = root.find("os/type")
+    arch = ostype.get("arch") if ostype is not None else None
+    machine = ostype.get("machine") if ostype is not None else None
+    cpu = root.find("cpu")
+    cpu_xml = etree.tostring(cpu, encoding="unicode").strip() if cpu is not None else None
+    return arch, machine, virttype, cpu_xml
+
+
+# --- (a) CPU ------------------------------------------------------------------------------
+
+def _compare_on_destination(dname: str, bridge, sources: dict) -> dict:
+    """{source: {domain: {"result", "message"}}} for one destination (one thread)."""
+    import libvirt
+    flags = getattr(libvirt, "VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE", 1)
+    names = {1: "identical", 2: "superset", 0: "incompatible"}
+    cache: dict = {}
+    out: dict = {}
+    for sname, domains in sources.items():
+        verdicts = out.setdefault(sname, {})
+        for dom in domains:
+            if not dom.get("xml"):
+                verdicts[dom.get("name", "?")] = {"result": None, "message": "the guest XML could not be gathered"}
+                continue
+            try:
+                arch, machine, virttype, cpu_xml = guest_cpu_args(dom["xml"])
+            except Exception as exc:                              # noqa: BLE001
+                verdicts[dom["name"]] = {"result": None, "message": f"unparsable guest XML: {exc}"}
+                continue
+            if cpu_xml is None:
+                verdicts[dom["name"]] = {"result": None, "message":
+                                         "the guest XML has no <cpu> element (hypervisor default model); nothing to compare"}
+                continue
+            key = (arch, machine, virttype, cpu_xml)
+            if key not in cache:
+                try:
+                    code = bridge.call("compareHypervisorCPU", bridge.conn.compareHypervisorCPU,
+                                       None, arch, machine, virttype, cpu_xml, flags)
+                    cache[key] = {"result": names.get(code, str(code)), "message": None}
+                except TransportError as exc:
+                    text = str(exc)
+                    code = getattr(exc, "code", None)
+                    if code == getattr(libvirt, "VIR_ERR_CPU_INCOMPATIBLE", 91):
+                        cache[key] = {"result": "incompatible", "message": text.split("failed: ", 1)[-1]}
+                    else:
+                        cache[key] = {"result": None, "message": text}
+            verdicts[dom["name"]] = dict(cache[key])
+    return out
+
+
+# --- (b) probes ---------------------------------------------------------------------------
+
+class _Listener:
+    def __init__(self, name: str):
+        self.name = name
+        self.channel = None
+        self.port: Optional[int] = None
+        self.error: Optional[str] = None
+        self.accepted: list = []
+        self._buf = b""
+
+    def start(self, conn, lo: int, hi: int, expected: int, lifetime: int, ready_timeout: float = 10.0):
+        try:
+            self.channel = conn.open_channel(["sh", "-c", _SOCAT_LISTENER, LISTENER_CODE,
+                                              str(lo), str(hi), str(expected), str(lifetime)], sudo=False)
+        except TransportError as exc:
+            self.error = f"cannot start the test listener: {exc}"
+            return
+        deadline = time.monotonic() + ready_timeout
+        self.channel.settimeout(0.5)
+        while time.monotonic() < deadline:
+            line = self._line()
+            if line is None:
+                if self.channel.exit_status_ready() and not self.channel.recv_ready():
+                    err = self.channel.recv_stderr(4096).decode("utf-8", "replace") if self.channel.recv_stderr_ready() else ""
+                    self.error = f"test listener exited ({self.channel.recv_exit_status()}) {' '.join(err.split())}".strip()
+                    return
+                continue
+            if line.startswith("READY "):
+                self.port = int(line.split()[1])
+                return
+            if line.startswith("FAIL"):
+                self.error = f"test listener: {line[5:]}"
+                return
+        self.error = f"test listener did not start within {ready_timeout:g} s"
+
+    def _line(self) -> Optional[str]:
+        while b"\n" not in self._buf:
+            try:
+                data = self.channel.recv(4096)
+            except Exception:
+                return None
+            if not data:
+                return None
+            self._buf += data
+        line, self._buf = self._buf.split(b"\n", 1)
+        return line.decode("utf-8", "replace").strip()
+
+    def finish(self, wait: float = 2.0) -> None:
+        if self.channel is None:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            line = self._line()
+            if line is None:
+                if self.channel.closed or self.channel.eof_received:
+                    break
+                continue
+            if line.startswith("ACCEPT "):
+                self.accepted.append(line.split()[1])
+            elif line.startswith("DONE"):
+                break
+        try:
+            self.channel.close()
+        except Exception:
+            pass
+
+
+def _probe_from_source(conn, destinations: list, timeout: float) -> tuple:
+    """ONE exec on the source: getent hosts for each destination name + all TCP probes.
+    destinations: [{"name", "target", "ports": [(port, purpose)]}]. Returns
+    (resolved {target: ip|None}, resolve_notes {target: why}, results {(dest, port, purpose): dict}, error)."""
+    names = sorted({d["target"] for d in destinations})
+    facts = {f"resolve_{i}": ["getent", "hosts", n] for i, n in enumerate(names)}
+    targets = []
+    index = []
+    for d in destinations:
+        for port, purpose in d["ports"]:
+            targets.append({"host": d["target"], "port": port})
+            index.append((d["name"], port, purpose))
+    facts["probe"] = ["sh", "-c", _PY_OR_FAIL, PROBE_CODE, json.dumps({"timeout": timeout, "targets": targets})]
+    marker = "PFP" + secrets.token_hex(10)
+    try:
+        res = conn.run_script(build_facts_script(facts, marker, per_command_timeout=int(timeout + 15)),
+                              timeout=timeout + 30, sudo=False)
+    except TransportError as exc:
+        return {}, {}, {}, f"probe exec failed: {exc}"
+    parsed, errors = parse_facts_output(res.stdout_bytes, marker, facts.keys())
+    resolved, notes = {}, {}
+    for i, n in enumerate(names):
+        f = parsed.get(f"resolve_{i}")
+        if f and f["rc"] == 0 and f["out"].split():
+            resolved[n] = f["out"].split()[0]
+        else:
+            resolved[n] = None
+            rc = f["rc"] if f else "?"
+            notes[n] = f"`getent hosts {n}` on {conn.name} found nothing (rc {rc})"
+    results = {}
+    p = parsed.get("probe")
+    if not p or p["rc"] != 0:
+        why = (p["err"].strip() if p else errors.get("probe")) or f"rc {p['rc'] if p else '?'}"
+        return resolved, notes, {}, f"probe script failed on {conn.name}: {' '.join(why.split())[:300]}"
+    try:
+        rows = json.loads(p["out"])
+    except ValueError:
+        return resolved, notes, {}, f"probe script printed no JSON on {conn.name}"
+    for key, row in zip(index, rows):
+        results[key] = row or {"outcome": "error", "detail": "probe did not finish", "address": None,
+                               "elapsed_ms": None}
+    return resolved, notes, results, None
+
+
+# --- the phase ------------------------------------------------------------------------------
+
+def run_pairs(sessions: dict, hosts: dict, *, probe_timeout: float = PROBE_TIMEOUT,
+              listener_lifetime: int = LISTENER_LIFETIME, workers: int = 16,
+              cpu: bool = True, probes: bool = True, progress: Optional[Callable] = None) -> list:
+    """sessions: name -> object with .conn (open Connection or None) and .bridge (open
+    LibvirtBridge or None); hosts: name -> raw host entry (updated in place with
+    "pair_round_trips" and "pair_libvirt_calls"). Returns the raw "pairs" list."""
+    names = [n for n in hosts if hosts[n].get("reachable") and sessions.get(n) is not None
+             and sessions[n].conn is not None]
+    before_rt = {n: sessions[n].conn.round_trips for n in names}
+    before_lv = {n: (sessions[n].bridge.calls if sessions[n].bridge else 0) for n in names}
+    pairs = {(s, d): {"source": s, "destination": d, "round_trips": 0, "cpu": {}, "probes": [],
+                      "resolved": None, "errors": {}}
+             for s in names for d in names if s != d}
+    if not pairs:
+        return []
+
+    def note(host, stage, info=None):
+        if progress:
+            progress(host, stage, info)
+
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(names))), thread_name_prefix="pairs-net")
+    cpu_pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(names))), thread_name_prefix="pairs-cpu")
+    try:
+        # (a) CPU verdicts, one thread per destination
+        cpu_futures = {}
+        if cpu:
+            for d in names:
+                bridge = sessions[d].bridge
+                sources = {s: hosts[s].get("libvirt", {}).get("domains", []) for s in names if s != d}
+                if bridge is None or bridge.conn is None:
+                    why = hosts[d].get("errors", {}).get("libvirt", "libvirt is not connected")
+                    for s in sources:
+                        pairs[(s, d)]["errors"]["cpu"] = f"destination libvirt unavailable: {why}"
+                    continue
+                cpu_futures[d] = cpu_pool.submit(_compare_on_destination, d, bridge, sources)
+
+        # (b) listeners on every destination, then one probe exec per source
+        if probes:
+            listeners = {}
+            plan = {}
+            for d in names:
+                lo, hi = migration_port_range(hosts[d].get("shell", {}).get("qemu_conf", {}).get("out"))
+                target = (hosts[d].get("libvirt", {}).get("hostname")
+                          or (hosts[d].get("shell", {}).get("hostname", {}).get("out") or "").strip()
+                          or hosts[d].get("address") or d)
+                plan[d] = {"lo": lo, "hi": hi, "target": target, "ssh_port": sessions[d].conn.port}
+                listeners[d] = _Listener(d)
+            note("*", "pairs", f"starting {len(listeners)} test listeners")
+            list(pool.map(lambda d: listeners[d].start(sessions[d].conn, plan[d]["lo"], plan[d]["hi"],
+                                                        len(names) - 1, listener_lifetime), names))
+
+            def source_job(s):
+                dests = []
+                for d in names:
+                    if d == s:
+                        continue
+                    mport = listeners[d].port or plan[d]["lo"]
+                    dests.append({"name": d, "target": plan[d]["target"],
+                                  "ports": [(mport, "migration"), (plan[d]["ssh_port"], "ssh")]})
+                return s, _probe_from_source(sessions[s].conn, dests, probe_timeout)
+
+            note("*", "pairs", "probing")
+            for s, (resolved, notes, results, error) in pool.map(source_job, names):
+                first = True
+                for d in names:
+                    if d == s:
+                        continue
+                    pair = pairs[(s, d)]
+                    if first:
+                        pair["round_trips"] += 1
+                        first = False
+                    tgt = plan[d]["target"]
+                    pair["resolved"] = resolved.get(tgt)
+                    if tgt in notes:
+                        pair["errors"]["resolved"] = notes[tgt]
+                    if error:
+                        pair["errors"]["probes"] = error
+                        continue
+                    for port, purpose in ((listeners[d].port or plan[d]["lo"], "migration"),
+                                          (plan[d]["ssh_port"], "ssh")):
+                        row = results.get((d, port, purpose), {})
+                        detail = row.get("detail")
+                        if purpose == "migration" and listeners[d].error:
+                            detail = f"{detail or ''} (no test listener ran on {d}: {listeners[d].error}; "\
+                                     "'refused' may only mean nothing listened)".strip()
+                            pair["errors"]["migration_listener"] = listeners[d].error
+                        pair["probes"].append({"port": port, "purpose": purpose, "target": tgt,
+                                               "outcome": row.get("outcome", "error"), "detail": detail,
+                                               "elapsed_ms": row.get("elapsed_ms")})
+            for lst in listeners.values():
+                lst.finish()
+
+        for d, fut in cpu_futures.items():
+            try:
+                verdicts = fut.result()
+            except Exception as exc:                               # noqa: BLE001
+                for s in names:
+                    if s != d:
+                        pairs[(s, d)]["errors"]["cpu"] = f"{type(exc).__name__}: {exc}"
+                continue
+            for s, v in verdicts.items():
+                pairs[(s, d)]["cpu"] = v
+    finally:
+        pool.shutdown(wait=True)
+        cpu_pool.shutdown(wait=True)
+
+    for n in names:
+        hosts[n]["pair_round_trips"] = sessions[n].conn.round_trips - before_rt[n]
+        hosts[n]["pair_libvirt_calls"] = (sessions[n].bridge.calls if sessions[n].bridge else 0) - before_lv[n]
+    return [pairs[(s, d)] for s in names for d in names if s != d]

@@ -1,0 +1,940 @@
+"""The lab: real libvirtd + QEMU/KVM hypervisors in network namespaces on this machine.
+
+The lab is the oracle the checks are judged against: a verdict is right when it agrees with
+what a real ``virsh migrate --live`` does between these hosts.
+
+Topology (defaults; every name sits behind PREFLIGHT_LAB_PREFIX, default ``pfl``)::
+
+    root ns: bridge pfl-br0 10.251.7.1/24
+      +-- veth pfl-v-hv1 -- netns pfl-hv1 (eth0 10.251.7.11, br0, br-app; sshd, libvirtd)
+      +-- veth pfl-v-hv2 -- netns pfl-hv2 (eth0 10.251.7.12, br0, br-app; sshd, libvirtd)
+      +-- veth pfl-v-hv3 -- netns pfl-hv3 (eth0 10.251.7.13, br0, br-app; sshd, libvirtd)
+      +-- veth pfl-v-nas -- netns pfl-nas (eth0 10.251.7.20; sshd, glusterd, ganesha+rpcbind, tgtd)
+
+Each host's daemons are started by one boot script run through ``ip netns exec NS unshare --uts``,
+so they share that host's mount namespace (own /run, own libvirt dirs, own /root/.ssh) and
+its UTS hostname.  Everything later is done through the host's own sshd, like an operator would.
+
+Usage (from the repository root)::
+
+    python -m tests.lab.lab up|down|status|oracle|apply SCENARIO|revert SCENARIO
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+PREFIX = os.environ.get("PREFLIGHT_LAB_PREFIX", "pfl")
+SUBNET = os.environ.get("PREFLIGHT_LAB_SUBNET", "10.251.7")
+LAB_DIR = Path(os.environ.get("PREFLIGHT_LAB_DIR", "/tmp/preflight-lab"))
+
+HYPERVISORS = ("hv1", "hv2", "hv3")
+STORAGE = "nas"
+HOSTS = HYPERVISORS + (STORAGE,)
+HOST_OCTET = {"hv1": 11, "hv2": 12, "hv3": 13, "nas": 20}
+
+GLUSTER_MOUNT = "/srv/vmstore"
+GUEST_BRIDGES = ("br0", "br-app")   # br-app exists so bridge_missing can remove it on one host
+LOCAL_IMAGES = "/var/lib/libvirt/images"
+IMAGE_SIZE = "64M"
+SSH_TIMEOUT = 60
+MIGRATE_TIMEOUT = 90
+RETURN_PORT = 49300   # outside 49152-49215, so a firewalled home can still take its guest back
+MARKER = ".preflight-lab"   # down() only deletes a state dir that carries this file
+
+# Per-host directories that get a private copy bind-mounted over the system one.
+HV_PRIVATE_DIRS = ("etc/libvirt", "var/lib/libvirt", "var/log/libvirt", "var/cache/libvirt",
+                   "var/log/glusterfs", "srv")
+NAS_PRIVATE_DIRS = ("var/lib/glusterd", "var/log/glusterfs", "var/lib/nfs", "var/log/ganesha")
+
+
+def ns_name(host: str) -> str:
+    return f"{PREFIX}-{host}"
+
+
+def address(host: str) -> str:
+    return f"{SUBNET}.{HOST_OCTET[host]}"
+
+
+def bridge_name() -> str:
+    return f"{PREFIX}-br0"
+
+
+def iqn() -> str:
+    return f"iqn.2026-11.lab.{PREFIX}:vmstore"
+
+
+def stable_uuid(*parts: str) -> uuid.UUID:
+    """Deterministic per-lab UUIDs: reruns give the same identities, distinct per host."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, "preflight-lab:" + ":".join((PREFIX,) + parts))
+
+
+# ---------------------------------------------------------------------------------------------
+# Data about the lab
+
+
+@dataclass
+class Guest:
+    name: str
+    home: str            # the hypervisor it runs on in the clean lab
+    disk: str            # "gluster" | "nfs" | "iscsi" | "local" | "none"
+    bridges: tuple = ("br0",)
+    invtsc: bool = False
+
+
+GUESTS = (
+    Guest("vm-gluster", "hv1", "gluster", bridges=("br0", "br-app")),
+    Guest("vm-local", "hv1", "local"),
+    Guest("vm-nfs", "hv2", "nfs"),
+    Guest("vm-iscsi", "hv3", "iscsi"),
+)
+INVTSC_GUEST = Guest("vm-invtsc", "hv3", "none", invtsc=True)
+
+
+@dataclass
+class LabInfo:
+    prefix: str
+    subnet: str
+    lab_dir: str
+    ssh_config: str
+    known_hosts: str
+    identity: str
+    inventory: str
+    lab_json: str
+    hosts: dict                    # short name -> address
+    hypervisors: list
+    storage_hosts: list
+    guests: dict                   # guest name -> home hypervisor
+    domain_type: str               # "kvm" or "qemu" (TCG fallback)
+    nfs_export: str
+    iscsi_iqn: str
+    timings: dict = field(default_factory=dict)
+
+
+def lab_info(domain_type: str | None = None, timings: dict | None = None) -> LabInfo:
+    return LabInfo(
+        prefix=PREFIX, subnet=SUBNET, lab_dir=str(LAB_DIR),
+        ssh_config=str(LAB_DIR / "ssh_config"), known_hosts=str(LAB_DIR / "known_hosts"),
+        identity=str(LAB_DIR / "id_ed25519"), inventory=str(LAB_DIR / "inventory.toml"),
+        lab_json=str(LAB_DIR / "lab.json"),
+        hosts={h: address(h) for h in HOSTS}, hypervisors=list(HYPERVISORS),
+        storage_hosts=[STORAGE], guests={g.name: g.home for g in GUESTS},
+        domain_type=domain_type or kvm_domain_type(),
+        nfs_export=str(LAB_DIR / "nas" / "export"), iscsi_iqn=iqn(), timings=timings or {},
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Small process helpers
+
+
+class LabError(RuntimeError):
+    pass
+
+
+def log(msg: str) -> None:
+    print(f"[lab {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def run(cmd, check=True, timeout=120, input=None) -> subprocess.CompletedProcess:
+    """Run a local command (list or shell string), capturing output."""
+    shell = isinstance(cmd, str)
+    p = subprocess.run(cmd, shell=shell, input=input, text=True, capture_output=True,
+                       timeout=timeout, stdin=None if input is not None else subprocess.DEVNULL)
+    if check and p.returncode != 0:
+        raise LabError(f"command failed ({p.returncode}): {cmd}\n{p.stdout}{p.stderr}")
+    return p
+
+
+def ssh(host: str, command: str, check=True, timeout=SSH_TIMEOUT) -> subprocess.CompletedProcess:
+    """Run a shell command on a lab host through that host's own sshd."""
+    cmd = ["ssh", "-F", str(LAB_DIR / "ssh_config"), "-o", "BatchMode=yes",
+           "-o", "ConnectTimeout=10", host, command]
+    try:
+        p = subprocess.run(cmd, text=True, capture_output=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        raise LabError(f"{host}: timed out after {timeout}s: {command}") from e
+    if check and p.returncode != 0:
+        raise LabError(f"{host}: failed ({p.returncode}): {command}\n{p.stdout}{p.stderr}")
+    return p
+
+
+def netns_exec(host: str, command: str, check=True) -> subprocess.CompletedProcess:
+    """Network-only operations (links, nftables) need no ssh: enter the netns directly."""
+    return run(["ip", "netns", "exec", ns_name(host), "sh", "-c", command], check=check)
+
+
+def wait_for(what: str, predicate, timeout: float, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as exc:  # noqa: BLE001 - we retry until the deadline, then report it
+            last_exc = exc
+        time.sleep(interval)
+    raise LabError(f"timed out after {timeout}s waiting for {what}: {last_exc}")
+
+
+def tcp_open(addr: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((addr, port)) == 0
+
+
+def kvm_domain_type() -> str:
+    """'kvm' when /dev/kvm can be opened read-write, else TCG ('qemu')."""
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
+        os.close(fd)
+        return "kvm"
+    except OSError:
+        return "qemu"
+
+
+# ---------------------------------------------------------------------------------------------
+# Tear-down (also the first step of bring-up)
+
+
+def lab_namespaces() -> list:
+    out = run(["ip", "netns", "list"], check=False).stdout
+    names = [line.split()[0] for line in out.splitlines() if line.strip()]
+    return [n for n in names if n.startswith(PREFIX + "-")]
+
+
+def namespace_pids(ns: str) -> list:
+    out = run(["ip", "netns", "pids", ns], check=False).stdout
+    return [int(p) for p in out.split() if p.isdigit()]
+
+
+def kill_namespace_processes(namespaces: list) -> None:
+    """SIGTERM everything living in our namespaces, then SIGKILL survivors (ganesha, tgtd ignore
+    SIGTERM).  Only PIDs that `ip netns pids` reports for our own namespaces are touched."""
+    def signal_all(sig):
+        hit = False
+        for ns in namespaces:
+            for pid in namespace_pids(ns):
+                try:
+                    os.kill(pid, sig)
+                    hit = True
+                except ProcessLookupError:
+                    pass
+        return hit
+
+    if not signal_all(signal.SIGTERM):
+        return
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and any(namespace_pids(ns) for ns in namespaces):
+        time.sleep(0.2)
+    for _ in range(20):
+        if not signal_all(signal.SIGKILL):
+            return
+        time.sleep(0.25)
+    left = {ns: namespace_pids(ns) for ns in namespaces}
+    log(f"warning: processes survive SIGKILL (D state?): {left}")
+
+
+def unmount_under(path: Path) -> None:
+    """Lazily unmount anything the root namespace still has mounted under the state dir."""
+    prefix = str(path).rstrip("/") + "/"
+    with open("/proc/self/mounts") as f:
+        points = [line.split()[1] for line in f]
+    for mp in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
+        run(["umount", "-l", mp], check=False)
+
+
+def down(remove_state: bool = True) -> None:
+    """Tear the lab down.  Safe to run twice and on a half-built lab."""
+    t0 = time.monotonic()
+    namespaces = lab_namespaces()
+    kill_namespace_processes(namespaces)
+    for ns in namespaces:
+        run(["ip", "netns", "del", ns], check=False)
+    for host in HOSTS:   # veths normally die with their namespace; be sure
+        if Path(f"/sys/class/net/{PREFIX}-v-{host}").exists():
+            run(["ip", "link", "del", f"{PREFIX}-v-{host}"], check=False)
+    if Path(f"/sys/class/net/{bridge_name()}").exists():
+        run(["ip", "link", "del", bridge_name()], check=False)
+    netns_etc = Path("/etc/netns")
+    if netns_etc.is_dir():
+        for d in netns_etc.glob(f"{PREFIX}-*"):
+            shutil.rmtree(d, ignore_errors=True)
+    unmount_under(LAB_DIR)
+    if remove_state and (LAB_DIR / MARKER).exists():   # never rmtree a directory we did not make
+        shutil.rmtree(LAB_DIR, ignore_errors=True)
+    log(f"down in {time.monotonic() - t0:.1f}s")
+
+
+# ---------------------------------------------------------------------------------------------
+# Bring-up: files
+
+
+def write(path: Path, text: str, mode: int = 0o644) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+def keygen(path: Path, comment: str) -> None:
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)])
+
+
+def write_ssh_material() -> None:
+    """Lab client key, host keys, known_hosts and ssh_config, for outside and inside the lab."""
+    keygen(LAB_DIR / "id_ed25519", f"{PREFIX}-lab")
+    known = []
+    for host in HOSTS:
+        key = LAB_DIR / host / "ssh_host_ed25519_key"
+        key.parent.mkdir(parents=True, exist_ok=True)
+        keygen(key, f"{host}@{PREFIX}-lab")
+        pub = key.with_suffix(".pub").read_text().split()
+        known.append(f"{host},{address(host)} {pub[0]} {pub[1]}")
+    write(LAB_DIR / "known_hosts", "\n".join(known) + "\n")
+
+    def host_block(host, hostname, identity, known_hosts):
+        return (f"Host {host}\n  HostName {hostname}\n  User root\n  IdentityFile {identity}\n"
+                f"  IdentitiesOnly yes\n  UserKnownHostsFile {known_hosts}\n"
+                f"  StrictHostKeyChecking yes\n")
+
+    write(LAB_DIR / "ssh_config", "\n".join(
+        host_block(h, address(h), LAB_DIR / "id_ed25519", LAB_DIR / "known_hosts")
+        for h in HOSTS))
+
+    # root's ~/.ssh inside every lab host (bind-mounted there; the real /root/.ssh is untouched).
+    root_ssh = LAB_DIR / "root-ssh"
+    root_ssh.mkdir(mode=0o700, parents=True, exist_ok=True)
+    shutil.copy(LAB_DIR / "id_ed25519", root_ssh / "id_ed25519")
+    shutil.copy(LAB_DIR / "id_ed25519.pub", root_ssh / "id_ed25519.pub")
+    shutil.copy(LAB_DIR / "id_ed25519.pub", root_ssh / "authorized_keys")
+    shutil.copy(LAB_DIR / "known_hosts", root_ssh / "known_hosts")
+    write(root_ssh / "config", "\n".join(
+        host_block(h, h, "/root/.ssh/id_ed25519", "/root/.ssh/known_hosts") for h in HOSTS),
+        mode=0o600)
+    for f in root_ssh.iterdir():
+        f.chmod(0o600 if not f.name.endswith(".pub") else 0o644)
+
+
+def write_inventory() -> None:
+    write(LAB_DIR / "inventory.toml",
+          "[clusters.lab]\n"
+          f"hosts = [{', '.join(json.dumps(h) for h in HYPERVISORS)}]\n"
+          f"storage_hosts = [{json.dumps(STORAGE)}]\n"
+          f"ssh_config = {json.dumps(str(LAB_DIR / 'ssh_config'))}\n"
+          f"known_hosts = {json.dumps(str(LAB_DIR / 'known_hosts'))}\n"
+          'user = "root"\n')
+
+
+def write_netns_etc(host: str) -> None:
+    """/etc/netns/NS/* is bind-mounted over /etc/* by `ip netns exec` (only for existing files)."""
+    d = Path("/etc/netns") / ns_name(host)
+    hosts = "127.0.0.1\tlocalhost\n"
+    hosts += "".join(f"{address(h)}\t{h}\n" for h in HOSTS)
+    hosts += "::1\tlocalhost ip6-localhost ip6-loopback\n"
+    write(d / "hosts", hosts)
+    write(d / "hostname", host + "\n")
+    write(d / "machine-id", stable_uuid("machine-id", host).hex + "\n", mode=0o444)
+    for f in ("hosts", "hostname", "machine-id"):
+        if not Path("/etc", f).exists():   # ip netns exec needs a target to bind over
+            Path("/etc", f).touch()
+
+
+def sshd_config(host: str) -> str:
+    h = LAB_DIR / host
+    return (f"ListenAddress {address(host)}\nPort 22\n"
+            f"HostKey {h / 'ssh_host_ed25519_key'}\nPidFile {h / 'sshd.pid'}\n"
+            "PermitRootLogin prohibit-password\nPubkeyAuthentication yes\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
+            "AcceptEnv LANG LC_*\nSubsystem sftp /usr/lib/openssh/sftp-server\n"
+            f"SetEnv PREFLIGHT_LAB_HOST={host}\n")
+
+
+LIBVIRTD_CONF = """\
+# preflight lab: one libvirtd per lab host, reached over qemu+ssh through the unix socket only
+unix_sock_group = "root"
+unix_sock_ro_perms = "0777"
+unix_sock_rw_perms = "0700"
+auth_unix_ro = "none"
+auth_unix_rw = "none"
+host_uuid = "{host_uuid}"
+log_outputs = "3:file:/var/log/libvirt/libvirtd.log"
+"""
+
+QEMU_CONF = """\
+# preflight lab: no systemd, no cgroups, no virtlogd, no per-VM namespaces inside netns hosts
+user = "root"
+group = "root"
+dynamic_ownership = 0
+remember_owner = 0
+security_driver = "none"
+namespaces = []
+stdio_handler = "file"
+cgroup_controllers = []
+"""
+
+
+def prepare_hv_files(host: str) -> None:
+    root = LAB_DIR / host / "fs"
+    for d in HV_PRIVATE_DIRS:
+        (root / d).mkdir(parents=True, exist_ok=True)
+    etc_libvirt = root / "etc/libvirt"
+    shutil.rmtree(etc_libvirt)
+    shutil.copytree("/etc/libvirt", etc_libvirt, symlinks=True)
+    # no default NAT network: it would need dnsmasq and iptables, and real hypervisors use bridges
+    shutil.rmtree(etc_libvirt / "qemu/networks/autostart", ignore_errors=True)
+    for f in (etc_libvirt / "qemu").glob("*.xml"):
+        f.unlink()   # no domains defined before the lab defines them
+    write(etc_libvirt / "libvirtd.conf",
+          LIBVIRTD_CONF.format(host_uuid=stable_uuid("libvirt-host", host)))
+    write(etc_libvirt / "qemu.conf", QEMU_CONF)
+    (root / "var/lib/libvirt/images").mkdir(parents=True, exist_ok=True)
+    (root / "srv/vmstore").mkdir(parents=True, exist_ok=True)
+    write(LAB_DIR / host / "sshd_config", sshd_config(host))
+
+
+def common_boot_lines(host: str, private_dirs) -> list:
+    """Shell lines every host's boot script starts with: identity, private dirs, root's home."""
+    h = LAB_DIR / host
+    lines = [
+        "set -eu",
+        f"hostname {host}",
+        # own /run: pid files, sockets and /run/sshd of the host's daemons never collide
+        "mount -t tmpfs -o mode=0755 lab-run /run",
+        "mkdir -p /run/sshd /run/lock /run/libvirt /run/gluster /run/ganesha /run/tgtd",
+    ]
+    for d in private_dirs:
+        lines.append(f"mkdir -p /{d} && mount --bind {h / 'fs' / d} /{d}")
+    lines += [
+        f"mount --bind {LAB_DIR / 'root-ssh'} /root/.ssh",
+        # real hypervisors have Debian's default dot files, not this machine's pyenv setup
+        "mount --bind /usr/share/base-files/dot.bashrc /root/.bashrc",
+        "mount --bind /usr/share/base-files/dot.profile /root/.profile",
+        "if [ -e /var/lib/dbus/machine-id ]; then mount --bind /etc/machine-id "
+        "/var/lib/dbus/machine-id; fi",
+        # a silently dropped connect then fails in ~15 s instead of ~130 s
+        "sysctl -qw net.ipv4.tcp_syn_retries=3",
+    ]
+    return lines
+
+
+def boot_script_hv(host: str) -> str:
+    h = LAB_DIR / host
+    lines = common_boot_lines(host, HV_PRIVATE_DIRS) + [
+        f"/usr/sbin/libvirtd --daemon --pid-file={h / 'libvirtd.pid'}",
+        f"/usr/sbin/sshd -f {h / 'sshd_config'}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def ganesha_conf() -> str:
+    export = LAB_DIR / "nas" / "export"
+    return f"""\
+NFS_CORE_PARAM {{
+    Protocols = 3, 4;
+    Enable_NLM = false;
+    Enable_RQUOTA = false;
+}}
+NFSV4 {{
+    Graceless = true;
+}}
+EXPORT {{
+    Export_Id = 1;
+    Path = "{export}";
+    Pseudo = "/export";
+    Access_Type = RW;
+    Squash = No_Root_Squash;
+    SecType = "sys";
+    Protocols = 3, 4;
+    Transports = TCP;
+    FSAL {{ Name = VFS; }}
+}}
+LOG {{ Default_Log_Level = EVENT; }}
+"""
+
+
+def prepare_nas_files() -> None:
+    n = LAB_DIR / "nas"
+    for d in NAS_PRIVATE_DIRS:
+        (n / "fs" / d).mkdir(parents=True, exist_ok=True)
+    for d in ("bricks/vol0", "bricks/vol1", "export", "iscsi"):
+        (n / d).mkdir(parents=True, exist_ok=True)
+    (n / "export").chmod(0o777)
+    write(n / "ganesha.conf", ganesha_conf())
+    write(n / "sshd_config", sshd_config("nas"))
+
+
+def boot_script_nas() -> str:
+    n = LAB_DIR / "nas"
+    lines = common_boot_lines("nas", NAS_PRIVATE_DIRS) + [
+        "/usr/sbin/rpcbind -w",
+        f"/usr/sbin/glusterd -p {n / 'glusterd.pid'}",
+        f"/usr/bin/ganesha.nfsd -f {n / 'ganesha.conf'} -L {n / 'ganesha.log'} "
+        f"-p {n / 'ganesha.pid'} -N NIV_EVENT",
+        "/usr/sbin/tgtd",
+        f"/usr/sbin/sshd -f {n / 'sshd_config'}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Bring-up: network and hosts
+
+
+def make_network() -> None:
+    br = bridge_name()
+    run(["ip", "link", "add", br, "type", "bridge"])
+    run(["ip", "addr", "add", f"{SUBNET}.1/24", "dev", br])
+    run(["ip", "link", "set", br, "up"])
+    for host in HOSTS:
+        ns, veth = ns_name(host), f"{PREFIX}-v-{host}"
+        run(["ip", "netns", "add", ns])
+        run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
+        run(["ip", "link", "set", veth, "master", br, "up"])
+        run(["ip", "-n", ns, "addr", "add", f"{address(host)}/24", "dev", "eth0"])
+        run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+        if host in HYPERVISORS:
+            for b in GUEST_BRIDGES:
+                add_guest_bridge(host, b)
+
+
+def add_guest_bridge(host: str, bridge: str) -> None:
+    """A bare Linux bridge inside the host's netns; guests' taps attach to it."""
+    ns = ns_name(host)
+    run(["ip", "-n", ns, "link", "add", bridge, "type", "bridge"])
+    run(["ip", "-n", ns, "link", "set", bridge, "up"])
+
+
+def boot_host(host: str, script: str) -> None:
+    """Run the host's boot script in its netns and a new UTS namespace.  The daemons it starts
+    keep the mount namespace `ip netns exec` made alive; output goes to a file (daemons keep
+    inherited pipes open)."""
+    path = write(LAB_DIR / host / "boot.sh", script, mode=0o755)
+    with open(LAB_DIR / host / "boot.log", "w") as logf:
+        p = subprocess.run(["ip", "netns", "exec", ns_name(host), "unshare", "--uts",
+                            "sh", str(path)], stdin=subprocess.DEVNULL, stdout=logf,
+                           stderr=subprocess.STDOUT, timeout=60)
+    if p.returncode != 0:
+        raise LabError(f"{host}: boot script failed:\n{(LAB_DIR / host / 'boot.log').read_text()}")
+
+
+def wait_ssh(host: str) -> None:
+    wait_for(f"sshd on {host}", lambda: tcp_open(address(host), 22), 20)
+    wait_for(f"ssh login on {host}",
+             lambda: ssh(host, "hostname", timeout=15).stdout.strip() == host, 20, 0.5)
+
+
+def setup_gluster() -> None:
+    n = LAB_DIR / "nas"
+    wait_for("glusterd", lambda: ssh("nas", "gluster --mode=script pool list",
+                                     check=False).returncode == 0, 30, 0.5)
+    for vol in ("vol0", "vol1"):
+        ssh("nas", f"gluster --mode=script volume create {vol} nas:{n / 'bricks' / vol} force"
+                   f" && gluster --mode=script volume start {vol}")
+
+
+def mount_gluster(host: str, volume: str = "vol0") -> None:
+    """FUSE-mount through the host's own sshd, so the mount lives in that host's namespace."""
+    ssh(host, f"mkdir -p {GLUSTER_MOUNT} && mount -t glusterfs nas:/{volume} {GLUSTER_MOUNT}"
+              f" && grep -q ' {GLUSTER_MOUNT} fuse.glusterfs ' /proc/mounts")
+
+
+def setup_iscsi() -> None:
+    lun = LAB_DIR / "nas" / "iscsi" / "lun1.img"
+    run(["truncate", "-s", IMAGE_SIZE, str(lun)])
+    wait_for("tgtd", lambda: ssh("nas", "tgtadm --lld iscsi --mode target --op show",
+                                 check=False).returncode == 0, 20, 0.3)
+    ssh("nas", f"tgtadm --lld iscsi --op new --mode target --tid 1 -T {iqn()}"
+               f" && tgtadm --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 -b {lun}"
+               " && tgtadm --lld iscsi --op bind --mode target --tid 1 -I ALL")
+
+
+def setup_nfs_image() -> None:
+    img = LAB_DIR / "nas" / "export" / "vm-nfs.qcow2"
+    run(["qemu-img", "create", "-q", "-f", "qcow2", str(img), IMAGE_SIZE])
+    img.chmod(0o666)
+    # QEMU's NFS client registers nothing with rpcbind, but NFSv3 MOUNT needs ganesha registered
+    wait_for("ganesha export", lambda: ssh("nas", "showmount -e localhost",
+                                           check=False).stdout.count(str(img.parent)) > 0, 30, 0.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Guests
+
+
+def guest_mac(guest: str, index: int) -> str:
+    h = stable_uuid("mac", guest, str(index)).bytes
+    return "52:54:00:%02x:%02x:%02x" % (h[0], h[1], index)
+
+
+def disk_xml(g: Guest) -> str:
+    if g.disk == "none":
+        return ""
+    if g.disk == "gluster":
+        source, dtype, fmt = f"<source file='{GLUSTER_MOUNT}/{g.name}.qcow2'/>", "file", "qcow2"
+    elif g.disk == "local":
+        source, dtype, fmt = f"<source file='{LOCAL_IMAGES}/{g.name}.qcow2'/>", "file", "qcow2"
+    elif g.disk == "nfs":
+        path = LAB_DIR / "nas" / "export" / f"{g.name}.qcow2"
+        source, dtype, fmt = (f"<source protocol='nfs' name='{path}'><host name='nas'/></source>",
+                              "network", "qcow2")
+    elif g.disk == "iscsi":
+        source, dtype, fmt = (f"<source protocol='iscsi' name='{iqn()}/1'>"
+                              "<host name='nas' port='3260'/></source>", "network", "raw")
+    else:
+        raise ValueError(g.disk)
+    return (f"<disk type='{dtype}' device='disk'><driver name='qemu' type='{fmt}' cache='none'/>"
+            f"{source}<target dev='vda' bus='virtio'/></disk>")
+
+
+# KVM on this nested machine kind does not offer pni (SSE3) to guests although /proc/cpuinfo
+# lists it, so every named model fails "Host doesn't support requested features"; qemu64 also
+# wants AMD's svm.  kvm64 minus pni starts everywhere and says nothing host-specific.
+CPU_DISABLED = "<feature policy='disable' name='pni'/>"
+
+
+def domain_xml(g: Guest, domain_type: str) -> str:
+    cpu_feature = "<feature policy='require' name='invtsc'/>" if g.invtsc else ""
+    nics = "".join(
+        f"<interface type='bridge'><mac address='{guest_mac(g.name, i)}'/>"
+        f"<source bridge='{b}'/><model type='virtio'/></interface>"
+        for i, b in enumerate(g.bridges))
+    return f"""<domain type='{domain_type}'>
+  <name>{g.name}</name>
+  <uuid>{stable_uuid('guest', g.name)}</uuid>
+  <memory unit='MiB'>128</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
+  <features><acpi/></features>
+  <cpu mode='custom' match='exact'><model fallback='forbid'>kvm64</model>{CPU_DISABLED}{cpu_feature}</cpu>
+  <clock offset='utc'/>
+  <on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    {disk_xml(g)}
+    {nics}
+    <serial type='pty'/>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+"""
+
+
+def create_guest_disk(g: Guest) -> None:
+    if g.disk == "gluster":   # through the FUSE mount, so gluster sets its gfid xattrs
+        ssh(g.home, f"qemu-img create -q -f qcow2 {GLUSTER_MOUNT}/{g.name}.qcow2 {IMAGE_SIZE}")
+    elif g.disk == "local":
+        ssh(g.home, f"mkdir -p {LOCAL_IMAGES} && "
+                    f"qemu-img create -q -f qcow2 {LOCAL_IMAGES}/{g.name}.qcow2 {IMAGE_SIZE}")
+
+
+def define_and_start(g: Guest, domain_type: str) -> None:
+    xml = write(LAB_DIR / g.home / "guests" / f"{g.name}.xml", domain_xml(g, domain_type))
+    ssh(g.home, f"virsh -q define {xml} >/dev/null && virsh -q start {g.name} >/dev/null")
+
+
+def running_guests(host: str) -> list:
+    out = ssh(host, "virsh -q list --name").stdout
+    return sorted(line.strip() for line in out.splitlines() if line.strip())
+
+
+def where_running() -> dict:
+    """guest -> hypervisor, for every running guest."""
+    return {dom: host for host in HYPERVISORS for dom in running_guests(host)}
+
+
+def write_lab_json(info: LabInfo) -> None:
+    data = asdict(info)
+    data["namespaces"] = {h: ns_name(h) for h in HOSTS}
+    data["running"] = where_running()
+    data["guest_details"] = {g.name: {"home": g.home, "disk": g.disk, "bridges": list(g.bridges)}
+                             for g in GUESTS}
+    write(LAB_DIR / "lab.json", json.dumps(data, indent=2) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# up
+
+
+def up() -> LabInfo:
+    """Bring the lab up from whatever state (an earlier run's leftovers are removed first)."""
+    timings = {}
+    t0 = time.monotonic()
+    down()
+    timings["cleanup_s"] = round(time.monotonic() - t0, 1)
+    domain_type = kvm_domain_type()
+    if domain_type != "kvm":
+        log("warning: /dev/kvm unusable, guests use TCG (type='qemu')")
+    if LAB_DIR.exists() and any(LAB_DIR.iterdir()) and not (LAB_DIR / MARKER).exists():
+        raise LabError(f"{LAB_DIR} exists, is not empty and was not made by the lab: not using it")
+    LAB_DIR.mkdir(parents=True, exist_ok=True)
+    LAB_DIR.chmod(0o755)
+    (LAB_DIR / MARKER).write_text("made by tests/lab/lab.py; removed by its down()\n")
+
+    t = time.monotonic()
+    write_ssh_material()
+    write_inventory()
+    for host in HOSTS:
+        write_netns_etc(host)
+    for host in HYPERVISORS:
+        prepare_hv_files(host)
+    prepare_nas_files()
+    make_network()
+    boot_host("nas", boot_script_nas())
+    for host in HYPERVISORS:
+        boot_host(host, boot_script_hv(host))
+    for host in HOSTS:
+        wait_ssh(host)
+    timings["hosts_s"] = round(time.monotonic() - t, 1)
+
+    t = time.monotonic()
+    setup_gluster()
+    for host in HYPERVISORS:
+        mount_gluster(host)
+    setup_iscsi()
+    setup_nfs_image()
+    timings["storage_s"] = round(time.monotonic() - t, 1)
+
+    t = time.monotonic()
+    for host in HYPERVISORS:   # libvirtd came up with sshd; make sure it answers
+        wait_for(f"libvirtd on {host}",
+                 lambda h=host: ssh(h, "virsh -q uri", check=False).returncode == 0, 30, 0.5)
+    for g in GUESTS:
+        create_guest_disk(g)
+        define_and_start(g, domain_type)
+    timings["guests_s"] = round(time.monotonic() - t, 1)
+    timings["total_s"] = round(time.monotonic() - t0, 1)
+
+    info = lab_info(domain_type, timings)
+    write_lab_json(info)
+    log(f"up: {timings}")
+    return info
+
+
+def status() -> dict:
+    """Which hosts answer and what runs where (does not change anything)."""
+    result = {}
+    for host in HOSTS:
+        entry = {"address": address(host), "namespace": ns_name(host),
+                 "netns": ns_name(host) in lab_namespaces()}
+        try:
+            entry["hostname"] = ssh(host, "hostname", timeout=10).stdout.strip()
+            if host in HYPERVISORS:
+                entry["guests"] = running_guests(host)
+                entry["vmstore"] = ssh(host, f"grep ' {GLUSTER_MOUNT} ' /proc/mounts",
+                                       check=False).stdout.split()[0:3]
+        except Exception as exc:  # noqa: BLE001 - status reports, it does not fail
+            entry["error"] = str(exc).splitlines()[0]
+        result[host] = entry
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# The oracle: real live migrations
+
+
+def migrate(dom: str, src: str, dst: str, migrate_uri: str | None = None) -> tuple:
+    """Run a real `virsh migrate --live` ON the source host, through its sshd.
+    Returns (ok, message)."""
+    cmd = f"timeout -k 5 {MIGRATE_TIMEOUT} virsh migrate --live --verbose {dom} qemu+ssh://{dst}/system"
+    if migrate_uri:
+        cmd += f" --migrateuri {migrate_uri}"
+    try:
+        p = ssh(src, cmd + " 2>&1", check=False, timeout=MIGRATE_TIMEOUT + 20)
+    except LabError as exc:
+        return False, str(exc)
+    text = " ".join(p.stdout.replace("\r", "\n").split())
+    if p.returncode == 124:
+        text = f"timed out after {MIGRATE_TIMEOUT}s: {text}"
+    # virsh's error may span lines (QEMU's own stderr is quoted in it): keep all from "error:" on
+    start = text.find("error:")
+    message = text[start:] if start >= 0 else text
+    return p.returncode == 0, message
+
+
+def move_home(dom: str, now: str, home: str) -> None:
+    """Bring a guest back.  If the plain way fails (e.g. home's firewall rejects the default
+    migration ports), ask home to listen on a port outside that range."""
+    ok, msg = migrate(dom, now, home)
+    if not ok:
+        ok, msg = migrate(dom, now, home, migrate_uri=f"tcp://{home}:{RETURN_PORT}")
+    if not ok:
+        raise LabError(f"cannot move {dom} back from {now} to {home}: {msg}")
+
+
+def restore_layout(layout: dict) -> None:
+    """Migrate every guest that is not on its layout host back there."""
+    now = where_running()
+    for dom, home in layout.items():
+        if dom in now and now[dom] != home:
+            move_home(dom, now[dom], home)
+
+
+def oracle(scenario_name: str | None = None) -> dict:
+    """For every running guest and every OTHER hypervisor, really live-migrate it and record
+    (domain, source, destination) -> (ok, message); guests that moved are moved back.
+    With scenario_name, that scenario is applied first and reverted afterwards."""
+    if scenario_name:
+        apply(scenario_name)
+    try:
+        layout = where_running()
+        results = {}
+        for dom, src in sorted(layout.items()):
+            for dst in HYPERVISORS:
+                if dst == src:
+                    continue
+                ok, msg = migrate(dom, src, dst)
+                results[(dom, src, dst)] = (ok, msg)
+                if ok:
+                    move_home(dom, dst, src)
+        restore_layout(layout)
+        return results
+    finally:
+        if scenario_name:
+            revert(scenario_name)
+
+
+def format_table(results: dict) -> str:
+    rows = [("domain", "source", "dest", "ok", "message")]
+    for (dom, src, dst), (ok, msg) in sorted(results.items()):
+        rows.append((dom, src, dst, "yes" if ok else "NO", msg[:160]))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join("  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4]
+                     for r in rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenarios: each apply() injects one real fault, revert() restores the clean lab exactly.
+
+
+BRIDGE_MISSING_HOST = "hv3"       # br-app removed here; vm-gluster (hv1) has a NIC on br-app
+FIREWALL_HOST = "hv2"             # rejects tcp 49152-49215 (libvirt's migration ports)
+MOUNT_MISSING_HOST = "hv3"        # /srv/vmstore (gluster vol0) unmounted here
+NFT_TABLE = f"{PREFIX}_lab"
+
+
+def _noop() -> None:
+    pass
+
+
+def bridge_missing_apply() -> None:
+    netns_exec(BRIDGE_MISSING_HOST, "ip link del br-app 2>/dev/null || true")
+
+
+def bridge_missing_revert() -> None:
+    if netns_exec(BRIDGE_MISSING_HOST, "ip link show br-app", check=False).returncode != 0:
+        add_guest_bridge(BRIDGE_MISSING_HOST, "br-app")
+
+
+def firewall_reject_apply() -> None:
+    firewall_reject_revert()
+    ruleset = (f"table inet {NFT_TABLE} {{\n chain input {{\n"
+               "  type filter hook input priority 0; policy accept;\n"
+               "  tcp dport 49152-49215 reject with tcp reset\n }\n}\n")
+    run(["ip", "netns", "exec", ns_name(FIREWALL_HOST), "nft", "-f", "-"], input=ruleset)
+
+
+def firewall_reject_revert() -> None:
+    netns_exec(FIREWALL_HOST, f"nft delete table inet {NFT_TABLE} 2>/dev/null || true")
+
+
+def mount_missing_apply() -> None:
+    ssh(MOUNT_MISSING_HOST, f"if grep -q ' {GLUSTER_MOUNT} ' /proc/mounts; then "
+                            f"umount {GLUSTER_MOUNT}; fi")
+
+
+def mount_missing_revert() -> None:
+    if ssh(MOUNT_MISSING_HOST, f"grep -q ' {GLUSTER_MOUNT} ' /proc/mounts",
+           check=False).returncode != 0:
+        mount_gluster(MOUNT_MISSING_HOST)
+
+
+def invtsc_apply() -> None:
+    g = INVTSC_GUEST
+    if g.name in where_running():
+        return
+    define_and_start(g, kvm_domain_type())
+
+
+def invtsc_revert() -> None:
+    for host in HYPERVISORS:
+        ssh(host, f"virsh -q destroy {INVTSC_GUEST.name} >/dev/null 2>&1; "
+                  f"virsh -q undefine {INVTSC_GUEST.name} >/dev/null 2>&1; true")
+
+
+SCENARIOS = {
+    "clean": (_noop, _noop),
+    "bridge_missing": (bridge_missing_apply, bridge_missing_revert),
+    "firewall_reject": (firewall_reject_apply, firewall_reject_revert),
+    "mount_missing": (mount_missing_apply, mount_missing_revert),
+    "invtsc": (invtsc_apply, invtsc_revert),
+}
+
+# What a real migration says for each fault, as (domain, source, destination) -> essential words.
+EXPECTED_FAILURES = {
+    "bridge_missing": {("vm-gluster", "hv1", BRIDGE_MISSING_HOST): ("br-app", "no such device")},
+    "firewall_reject": {("vm-gluster", "hv1", FIREWALL_HOST): ("connection refused",),
+                        ("vm-iscsi", "hv3", FIREWALL_HOST): ("connection refused",)},
+    "mount_missing": {("vm-gluster", "hv1", MOUNT_MISSING_HOST): ("vm-gluster.qcow2",
+                                                                  "no such file")},
+    "invtsc": {("vm-invtsc", INVTSC_GUEST.home, d): ("invtsc",)
+               for d in HYPERVISORS if d != INVTSC_GUEST.home},
+}
+
+
+def apply(name: str) -> None:
+    SCENARIOS[name][0]()
+
+
+def revert(name: str) -> None:
+    """Undo the fault, then move any guest that a migration left elsewhere back home."""
+    SCENARIOS[name][1]()
+    restore_layout({g.name: g.home for g in GUESTS})
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tests.lab.lab", description=__doc__.split("\n")[0])
+    ap.add_argument("action", choices=("up", "down", "status", "apply", "revert", "oracle"))
+    ap.add_argument("scenario", nargs="?", choices=sorted(SCENARIOS))
+    args = ap.parse_args(argv)
+    if args.action in ("apply", "revert") and not args.scenario:
+        ap.error(f"{args.action} needs a scenario")
+    if args.action == "up":
+        print(json.dumps(asdict(up()), indent=2))
+    elif args.action == "down":
+        down()
+    elif args.action == "status":
+        print(json.dumps(status(), indent=2))
+    elif args.action == "apply":
+        apply(args.scenario)
+    elif args.action == "revert":
+        revert(args.scenario)
+    elif args.action == "oracle":
+        t = time.monotonic()
+        results = oracle(args.scenario)
+        print(format_table(results))
+        print(f"({len(results)} migrations tried in {time.monotonic() - t:.1f}s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""Fact gathering: the batched shell facts, libvirt facts, scrubbing, the pair phase, collect()."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from types import SimpleNamespace as NS
+
+import pytest
+
+from preflight.facts.gather import (MASK, build_facts_script, gather_host, gather_shell,
+                                    parse_facts_output, scrub_conf_text, scrub_domain_xml,
+                                    scrub_mount_options)
+from preflight.facts.pairs import _probe_from_source, guest_cpu_args, migration_port_range
+from preflight.facts.raw import FORMAT, SHELL_FACTS
+
+TRICKY = {
+    "plain": ["echo", "hello"],
+    "no_newline": ["printf", "%s", "no newline at end"],
+    "empty": ["true"],
+    "fails": ["sh", "-c", "echo partial; echo oops >&2; exit 3"],
+    "missing": ["pft-no-such-command", "--x"],
+    "fake_marker": ["printf", "%s\n", "PFM0000 plain err", "x\n\n"],
+    "stdin_is_null": ["cat"],
+    "quoting": ["printf", "%s|", "a b", "$(id)", "it's"],
+}
+
+
+def test_batched_shell_facts_one_exec_parsed_per_key(conn):
+    shell, errors = gather_shell(conn, TRICKY)
+    assert conn.round_trips == 1 and errors == {}
+    assert shell["plain"] == {"rc": 0, "out": "hello\n", "err": ""}
+    assert shell["no_newline"]["out"] == "no newline at end"
+    assert shell["empty"] == {"rc": 0, "out": "", "err": ""}
+    assert shell["fails"] == {"rc": 3, "out": "partial\n", "err": "oops\n"}
+    assert shell["missing"]["rc"] == 127 and "pft-no-such-command" in shell["missing"]["err"]
+    assert shell["fake_marker"]["out"] == "PFM0000 plain err\nx\n\n\n"
+    assert shell["stdin_is_null"] == {"rc": 0, "out": "", "err": ""}
+    assert shell["quoting"]["out"] == "a b|$(id)|it's|"
+
+
+def test_real_shell_facts(conn):
+    shell, errors = gather_shell(conn)
+    assert set(shell) | set(errors) == set(SHELL_FACTS)
+    assert shell["machine_id"]["rc"] == 0 and len(shell["machine_id"]["out"].strip()) == 32
+    assert "pft-not-a-real-password" not in shell["qemu_conf"]["out"]
+    assert MASK in shell["qemu_conf"]["out"]
+
+
+def test_parse_facts_output_missing_and_truncated():
+    script = build_facts_script({"a": ["true"]}, "MK1")
+    assert "pf_run a true" in script
+    data = b"MK1 a rc 0\nMK1 a out\nhi\nMK1 a err\n\nMK1 a end\nMK1 b rc 1\nMK1 b out\nhalf"
+    facts, errors = parse_facts_output(data, "MK1", ["a", "b", "c"])
+    assert facts == {"a": {"rc": 0, "out": "hi", "err": ""}}
+    assert "truncated" in errors["b"] and "no output" in errors["c"]
+
+
+def test_scrub_domain_xml():
+    xml = """<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><name>v</name>
+      <devices>
+        <graphics type='vnc' port='-1' passwd='hunter2' passwdValidTo='2030-01-01T00:00:00'/>
+        <graphics type='spice' passwd="s3cr3t"/>
+        <disk type='network' device='disk'><source protocol='https' name='/img'>
+          <host name='web'/><cookies><cookie name='session'>abc123</cookie></cookies></source>
+          <auth username='u'><secret type='ceph' uuid='2ec115d7-3a88-3ceb-bc12-0ac909a6fd87'/></auth>
+          <target dev='vda'/></disk>
+      </devices>
+      <launchSecurity type='sev'><dhCert>DHCERTBLOB</dhCert><session>SESSIONBLOB</session></launchSecurity>
+      <qemu:commandline><qemu:arg value='-object'/>
+        <qemu:arg value='secret,id=sec0,data=topsecret,password=pw1'/></qemu:commandline>
+    </domain>"""
+    out = scrub_domain_xml(xml)
+    for secret in ("hunter2", "s3cr3t", "abc123", "DHCERTBLOB", "SESSIONBLOB", "pw1"):
+        assert secret not in out, secret
+    assert "2ec115d7-3a88-3ceb-bc12-0ac909a6fd87" in out     # a reference, not a secret value
+    assert "2030-01-01" in out and "<name>v</name>" in out and "-object" in out
+    assert MASK in out
+
+
+def test_scrub_conf_and_mounts():
+    conf = 'vnc_password = "pw"\n#spice_password = "old"\nvnc_listen = "0.0.0.0"\nvnc_tls_x509_secret_uuid = "u"\n'
+    out = scrub_conf_text(conf)
+    assert '"pw"' not in out and '"old"' not in out and 'vnc_listen = "0.0.0.0"' in out
+    fstab = "//nas/share /mnt cifs username=bob,password=pw,vers=3.0 0 0\nceph /c ceph name=a,secret=KEY== 0 0\n"
+    out = scrub_mount_options(fstab)
+    assert "pw" not in out.replace("password", "") and "KEY==" not in out and "username=bob" in out
+
+
+def test_helpers_pure():
+    assert migration_port_range(None) == (49152, 49215)
+    assert migration_port_range("migration_port_min = 50000\n#migration_port_max = 1\n") == (50000, 50000)
+    arch, machine, virt, cpu = guest_cpu_args(
+        "<domain type='kvm'><os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type></os>"
+        "<cpu mode='custom'><model>qemu64</model></cpu></domain>")
+    assert (arch, machine, virt) == ("x86_64", "pc-q35-7.2", "kvm") and cpu.startswith("<cpu")
+
+
+def test_probe_outcomes(conn):
+    refused = socket.socket()
+    refused.bind(("127.0.0.1", 0))
+    refused_port = refused.getsockname()[1]
+    refused.close()                                   # nothing listens there now
+    full = socket.socket()                            # a full accept queue drops SYNs -> timeout
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)
+    filler = socket.create_connection(full.getsockname())
+    open_ = socket.socket()
+    open_.bind(("127.0.0.1", 0))
+    open_.listen(8)
+    open_port, full_port = open_.getsockname()[1], full.getsockname()[1]
+    try:
+        dests = [{"name": "d1", "target": "localhost",
+                  "ports": [(open_port, "migration"), (refused_port, "ssh"), (full_port, "libvirt")]}]
+        resolved, notes, results, error = _probe_from_source(conn, dests, timeout=1.0)
+    finally:
+        for s in (filler, full, open_):
+            s.close()
+    assert error is None and conn.round_trips == 1
+    assert resolved["localhost"] in ("127.0.0.1", "::1")
+    assert results[("d1", open_port, "migration")]["outcome"] == "answered"
+    assert results[("d1", refused_port, "ssh")]["outcome"] == "refused"
+    assert results[("d1", full_port, "libvirt")]["outcome"] == "timeout"
+
+
+def test_gather_host_with_libvirt(libvirt_lab, defined_domains, conn):
+    entry = gather_host(conn, libvirt_timeout=60)
+    assert entry["reachable"] is True and entry["error"] is None
+    assert entry["round_trips"] == 2                  # batched shell facts + libvirt helper channel
+    lv = entry["libvirt"]
+    assert lv["lib_version"] >= 9_000_000 and lv["hv_version"] > 0 and lv["hostname"]
+    assert "<capabilities>" in lv["capabilities"] and "<domainCapabilities>" in lv["domcapabilities"]
+    doms = {d["name"]: d for d in lv["domains"]}
+    vm1 = doms["pft-vm1"]
+    assert vm1["state"] == "shutoff" and vm1["active"] is False and vm1["persistent"] is True
+    assert len(vm1["uuid"]) == 36 and "<domain" in vm1["xml"] and "pftSecr1" not in vm1["xml"]
+    assert all(set(n) == {"name", "active", "persistent", "autostart", "xml"} for n in lv["networks"])
+    assert entry["libvirt_calls"] >= 8 + 6 * len(doms)
+    assert {k for k in entry["errors"]} == set()
+
+
+def test_gather_host_libvirt_failure_is_an_error_not_a_crash(sshd_lab, conn):
+    from preflight.transport.libvirt_bridge import LibvirtBridge
+    pytest.importorskip("libvirt")
+    bridge = LibvirtBridge(conn, helpers=[["pft-no-helper", "x"]])
+    entry = gather_host(conn, bridge=bridge)
+    bridge.close()
+    assert entry["reachable"] is True and entry["shell"]
+    assert "no libvirt helper found" in entry["errors"]["libvirt"]
+
+
+def test_collect_end_to_end(libvirt_lab, defined_domains):
+    from preflight.facts.collect import CollectOptions, collect
+    inv = NS(name="pft", storage_hosts=["nas"], hosts=[
+        NS(name="pft-target", address=None, port=None, user=None),
+        NS(name="pft-behind", address=None, port=None, user=None),      # via ProxyJump pft-jump
+        NS(name="pft-down", address="127.0.0.1", port=1, user=None),
+    ])
+    events = []
+    opts = CollectOptions(ssh_config=libvirt_lab.ssh_config, known_hosts=libvirt_lab.known_hosts,
+                          use_agent=False, libvirt_timeout=60, probe_timeout=2, listener_lifetime=8)
+    rec = collect(inv, opts, progress=lambda *a: events.append(a))
+    assert rec["format"] == FORMAT and rec["cluster"] == "pft" and rec["storage_hosts"] == ["nas"]
+    assert list(rec["hosts"]) == ["pft-target", "pft-behind", "pft-down"]
+    down = rec["hosts"]["pft-down"]
+    assert down["reachable"] is False and "127.0.0.1:1" in down["error"]
+    up = rec["hosts"]["pft-target"]
+    assert up["reachable"] and up["round_trips"] == 2 and up["pair_round_trips"] == 2
+    pairs = {(p["source"], p["destination"]): p for p in rec["pairs"]}
+    assert set(pairs) == {("pft-target", "pft-behind"), ("pft-behind", "pft-target")}
+    p = pairs[("pft-target", "pft-behind")]
+    assert p["cpu"]["pft-vm1"]["result"] in ("identical", "superset"), p["cpu"]["pft-vm1"]
+    if defined_domains["incompatible"]:
+        v = p["cpu"][defined_domains["incompatible"]]
+        assert v["result"] == "incompatible" and v["message"]
+    purposes = {pr["purpose"]: pr for pr in p["probes"]}
+    assert purposes["migration"]["outcome"] == "answered" and 49152 <= purposes["migration"]["port"] <= 49215
+    assert purposes["ssh"]["outcome"] == "answered" and purposes["ssh"]["port"] == libvirt_lab.port
+    assert p["resolved"] and p["errors"] == {}
+    assert ("*", "done", None) in events
+    leftover = [t.name for t in threading.enumerate() if t.name.startswith(("lv-up", "lv-down", "gather", "pairs"))]
+    assert leftover == []

@@ -1,0 +1,131 @@
+"""parse_record/parse_host/parse_pair over a record assembled from recorded real outputs."""
+
+import copy
+
+import pytest
+
+from _fixtures import read
+from preflight.facts.parse import HOST_FACT_KEYS, RecordError, parse_host, parse_pair, parse_record
+from preflight.facts.raw import FORMAT
+
+
+def ok(out):
+    return {"rc": 0, "out": out, "err": ""}
+
+
+def raw_host():
+    return {
+        "address": "10.251.7.11", "reachable": True, "error": None, "round_trips": 1, "libvirt_calls": 9,
+        "shell": {
+            "hostname": ok("hv1\n"), "fqdn": ok("hv1.example.org\n"),
+            "machine_id": ok("0123456789abcdef0123456789abcdef\n"),
+            "mountinfo": ok(read("host/mountinfo.unshare-escapes.txt")),
+            "ip_link": ok(read("host/ip-link.netns-bridge.json")),
+            "ip_addr": ok(read("host/ip-addr.netns-bridge.json")),
+            "qemu_conf": ok(read("host/qemu.conf.debian12-default")),
+        },
+        "libvirt": {
+            "lib_version": 9000000, "hv_version": 7002000, "hostname": "hv1.example.org",
+            "capabilities": read("libvirt/capabilities.virt-manager-kvm-x86_64.host-excerpt.xml"),
+            "domains": [{"name": "vm-shared", "uuid": "5f0c9a52-3b1e-4c7e-9d7a-0a1b2c3d4e5f",
+                         "state": "running", "active": True, "persistent": True,
+                         "xml": read("domains/vm-shared.virsh9-test-driver.xml")}],
+            "networks": [{"name": "default", "active": True, "persistent": True, "autostart": True,
+                          "xml": read("libvirt/network-default.virsh9-test-driver.xml")}],
+        },
+        "errors": {},
+    }
+
+
+def test_full_host():
+    h = parse_host("hv1", raw_host())
+    assert h.reachable and h.fact_errors == {}
+    assert (h.hostname, h.fqdn, h.libvirt_hostname) == ("hv1", "hv1.example.org", "hv1.example.org")
+    assert (h.libvirt_version, h.qemu_version) == ("9.0.0", "7.2.0")
+    assert h.host_uuid == "39303242-3334-3636-3341-3745ffffffff" and h.cpu_model == "Opteron_G4"
+    assert h.migration_ports == (49152, 49215)
+    assert h.interfaces["br0"].kind == "bridge" and "10.251.99.1/24" in h.interfaces["br0"].addresses
+    assert h.networks["default"].active and h.domain("vm-shared").disks[0].path.endswith("vm-shared.qcow2")
+    assert any(m.mountpoint.endswith("/vm store") for m in h.mounts)
+    assert (h.round_trips, h.libvirt_calls, h.address) == (1, 9, "10.251.7.11")
+
+
+def test_unreachable_host_has_every_fact_missing():
+    h = parse_host("hv3", {"address": "10.0.0.3", "reachable": False, "error": "Connection refused",
+                           "shell": {}, "libvirt": {}, "errors": {}})
+    assert not h.reachable and h.error == "Connection refused"
+    assert set(HOST_FACT_KEYS) <= set(h.fact_errors) and h.mounts == () and h.domains == ()
+
+
+@pytest.mark.parametrize("shell_key,fact", [("mountinfo", "mounts"), ("ip_link", "interfaces"),
+                                            ("qemu_conf", "qemu_conf"), ("machine_id", "machine_id")])
+def test_missing_shell_fact_is_named_never_silently_empty(shell_key, fact):
+    raw = raw_host()
+    del raw["shell"][shell_key]
+    raw["errors"][shell_key] = "no output for this fact (the batched script stopped before it)"
+    h = parse_host("hv1", raw)
+    assert fact in h.fact_errors and "stopped" in h.fact_errors[fact]
+
+
+def test_failed_command_and_unparsable_output():
+    raw = raw_host()
+    raw["shell"]["mountinfo"] = {"rc": 1, "out": "", "err": "cat: /proc/self/mountinfo: Permission denied"}
+    raw["shell"]["ip_link"] = ok("Error: garbage")
+    raw["shell"]["fqdn"] = {"rc": 1, "out": "", "err": "hostname: Name or service not known"}
+    h = parse_host("hv1", raw)
+    assert "Permission denied" in h.fact_errors["mounts"] and h.mounts == ()
+    assert "interfaces" in h.fact_errors and h.interfaces == {}
+    assert h.fqdn is None and "Name or service not known" in h.fact_errors["fqdn"]
+
+
+def test_libvirt_gaps():
+    raw = raw_host()
+    lv = raw["libvirt"]
+    del lv["capabilities"], lv["networks"], lv["hostname"]
+    raw["errors"].update({"capabilities": "getCapabilities: timed out", "hostname": "getHostname failed"})
+    lv["domains"].append({"name": "broken", "active": True, "xml": None})
+    lv["domains"].append({"name": "evil", "active": True,
+                          "xml": "<!DOCTYPE d [<!ENTITY x SYSTEM 'file:///etc/shadow'>]><domain>&x;</domain>"})
+    h = parse_host("hv1", raw)
+    assert h.fact_errors["capabilities"] == "getCapabilities: timed out" and h.host_uuid is None
+    assert "networks" in h.fact_errors and h.libvirt_hostname is None
+    assert h.fact_errors["libvirt"] == "getHostname failed"
+    assert "hostname" not in h.fact_errors             # the shell hostname was fine
+    assert h.domain("broken").error and "domain:broken" in h.fact_errors
+    assert "DOCTYPE" in h.domain("evil").error and h.domain("vm-shared").error is None
+
+
+def test_no_libvirt_at_all():
+    raw = raw_host()
+    raw["libvirt"] = None
+    raw["errors"]["libvirt"] = "End of file while reading data"
+    h = parse_host("hv1", raw)
+    for key in ("libvirt", "capabilities", "domains", "networks"):
+        assert h.fact_errors[key] == "End of file while reading data"
+
+
+def test_pair():
+    p = parse_pair({"source": "hv1", "destination": "hv2", "round_trips": 1, "resolved": "10.251.7.12",
+                    "cpu": {"vm1": {"result": "incompatible", "message": "missing avx2"}},
+                    "probes": [{"port": 49152, "purpose": "migration", "target": "hv2",
+                                "outcome": "timeout", "detail": None, "elapsed_ms": 3000}],
+                    "errors": {}})
+    assert p.cpu["vm1"].result == "incompatible" and p.probes[0].outcome == "timeout"
+    assert p.fact_errors == {} and p.resolved == "10.251.7.12"
+    empty = parse_pair({"source": "hv1", "destination": "hv2", "errors": {"cpu": "libvirt down"}})
+    assert empty.fact_errors["cpu"] == "libvirt down"
+    assert {"probes", "resolved"} <= set(empty.fact_errors)
+
+
+def test_record():
+    hv2 = copy.deepcopy(raw_host())
+    hv2["libvirt"]["hostname"] = "hv2.example.org"
+    record = {"format": FORMAT, "cluster": "lab", "storage_hosts": ["nas"],
+              "hosts": {"hv1": raw_host(), "hv2": hv2},
+              "pairs": [{"source": "hv1", "destination": "hv2", "cpu": {}, "probes": [],
+                         "resolved": "10.0.0.2"}]}
+    facts = parse_record(record)
+    assert list(facts.hosts) == ["hv1", "hv2"] and facts.storage_hosts == ("nas",)
+    assert facts.pairs[("hv1", "hv2")].destination == "hv2"
+    with pytest.raises(RecordError):
+        parse_record({"format": "something-else/9"})
