@@ -26,17 +26,32 @@ def _hostdev_blockers(domain):
         elif dev.type in _UNMIGRATABLE_SUBSYS:
             yield failed(f"{label}: a passed-through {dev.type} device holds state QEMU cannot migrate",
                          observed=label)
+        else:
+            yield undecided(f"{label}: unknown host device type, cannot tell whether it migrates",
+                            observed=label)
     for iface in domain.interfaces:
         if iface.type == "vdpa" or (iface.type == "hostdev" and iface.teaming != "transient"):
             yield failed(f"<interface type='{iface.type}'> {iface.mac or ''}: a passed-through NIC cannot migrate",
                          observed=iface.label)
 
 
-def _config_blockers(domain):
-    if domain.cpu.requires("invtsc") and not domain.tsc_frequency:
-        yield failed("CPU feature invtsc is required but <clock><timer name='tsc' frequency=...> is not "
+def _invtsc(domain, host):
+    if domain.tsc_frequency:
+        return
+    cpu = domain.cpu
+    passthrough_all = cpu.mode in ("host-passthrough", "maximum") and cpu.migratable == "off" and \
+        not any(f.name == "invtsc" and f.policy in ("disable", "forbid") for f in cpu.features)
+    if cpu.requires("invtsc") or (passthrough_all and host.cpu_features and "invtsc" in host.cpu_features):
+        yield failed("CPU feature invtsc reaches the guest but <clock><timer name='tsc' frequency=...> is not "
                      "set: QEMU blocks migration ('non-migratable CPU device (invtsc flag)')",
-                     observed="invtsc required, no TSC frequency", expected="<timer name='tsc' frequency='HZ'/>")
+                     observed="invtsc enabled, no TSC frequency", expected="<timer name='tsc' frequency='HZ'/>")
+    elif passthrough_all and host.cpu_features is None:
+        yield undecided(f"{cpu.mode} migratable='off' passes every host CPU feature, and whether "
+                        f"{host.name} has invtsc is unknown", observed=f"{cpu.mode} migratable='off'")
+
+
+def _config_blockers(domain, host):
+    yield from _invtsc(domain, host)
     for fs in domain.filesystems:
         if fs.driver == "virtiofs":
             yield failed(f"virtiofs filesystem {fs.target or fs.source}: migration with virtiofs is not supported",
@@ -54,10 +69,12 @@ def _config_blockers(domain):
 @check(
     id="domain.blockers", title="The guest has no device or setting that forbids live migration",
     category="domain", severity=Severity.CRITICAL, scope=Scope.DOMAIN, requires=("domains",),
-    verifies="The guest XML has none of the hard blockers libvirt/QEMU enforce: invtsc without a fixed "
+    verifies="The guest XML has none of the hard blockers libvirt/QEMU enforce: invtsc (required, or "
+             "passed through by host-passthrough migratable='off' on an invtsc host) without a fixed "
              "TSC frequency; PCI (without transient teaming), mdev, SCSI or capabilities-mode host "
              "devices; vDPA or hostdev interfaces; virtiofs; shmem not in role master; transient disks. "
-             "USB host devices are undecided: they migrate only if the destination has the same device.",
+             "USB host devices and unknown device types are undecided: USB migrates only if the "
+             "destination has the same device.",
     rationale="These make libvirt or QEMU refuse the migration before a byte moves ('cannot migrate "
               "domain: State blocked by non-migratable CPU device (invtsc flag)', 'cannot migrate a "
               "domain with <hostdev mode='subsystem' type='pci'>'), whichever destination is chosen.",
@@ -75,7 +92,7 @@ def migration_blockers(ctx):
         return problem
     src = where(ctx.host, f"domain XML of {ctx.domain.name}")
     findings = [replace(f, source=src) for f in (*_hostdev_blockers(ctx.domain),
-                                                  *_config_blockers(ctx.domain))]
+                                                  *_config_blockers(ctx.domain, ctx.host))]
     if not findings:
         return passed("no live-migration blocker in the guest configuration", source=src,
                       observed="no blocking device or setting")

@@ -135,9 +135,23 @@ def _gather_one(ctx: SshContext, spec, opts: CollectOptions, progress) -> tuple:
     return session, entry
 
 
+def _safe(progress):
+    """A progress callback that raises must not cost a host its facts."""
+    if progress is None:
+        return None
+
+    def call(host, stage, info=None):
+        try:
+            progress(host, stage, info)
+        except Exception:                               # noqa: BLE001
+            pass
+    return call
+
+
 def collect(cluster_inventory, options=None, progress: Optional[ProgressCallback] = None) -> dict:
     """Gather every host (bounded parallelism), then the pair phase; return the raw record."""
     opts = CollectOptions.coerce(options)
+    progress = _safe(progress)
     if isinstance(cluster_inventory, (list, tuple)):
         cluster_name, specs, storage = "cluster", list(cluster_inventory), []
     else:

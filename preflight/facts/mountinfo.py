@@ -68,24 +68,54 @@ def _within(path: str, mountpoint: str) -> bool:
     return path == mountpoint or path.startswith(mountpoint.rstrip("/") + "/")
 
 
-def find_mount(mounts: Iterable[Mount], path: str) -> Optional[Mount]:
-    """The mount a path lives on: the longest mount point that is a path-component prefix.
-
-    When several mounts are stacked on the same mount point, the last one in the table is
-    the visible one and wins. Symlinks cannot be resolved from a recorded table: the path is
-    only normalised (``//``, ``.``, ``..``).
-    """
-    if not path or not path.startswith("/"):
-        return None
-    norm = posixpath.normpath(path)
-    if norm.startswith("//"):
-        norm = "/" + norm.lstrip("/")
+def _longest_prefix(mounts, path: str) -> Optional[Mount]:
     best = None
     for mount in mounts:
-        if _within(norm, mount.mountpoint):
+        if _within(path, mount.mountpoint):
             if best is None or len(mount.mountpoint) >= len(best.mountpoint):
                 best = mount
     return best
+
+
+def _walk_tree(mounts, path: str) -> Optional[Mount]:
+    """Resolve `path` as the kernel does: from the root mount, step into the child mount met
+    first along the path (shortest mount point), and to the top of a stack at the same point.
+    None when the table is not one complete tree (then the caller falls back)."""
+    ids = {m.mount_id for m in mounts}
+    roots = [m for m in mounts if m.mountpoint == "/" and m.parent_id not in ids]
+    orphans = [m for m in mounts if m.parent_id not in ids and m.mountpoint != "/"]
+    if len(roots) != 1 or orphans:
+        return None
+    children: dict = {}
+    for index, mount in enumerate(mounts):
+        children.setdefault(mount.parent_id, []).append((index, mount))
+    current, seen = roots[0], set()
+    while current.mount_id not in seen:
+        seen.add(current.mount_id)
+        candidates = [(len(m.mountpoint), index, m) for index, m in children.get(current.mount_id, ())
+                      if _within(path, m.mountpoint) and len(m.mountpoint) >= len(current.mountpoint)]
+        if not candidates:
+            return current
+        shortest = min(length for length, _, _ in candidates)
+        current = max((c for c in candidates if c[0] == shortest), key=lambda c: c[1])[2]
+    return None   # a cycle: not a real table
+
+
+def find_mount(mounts: Iterable[Mount], path: str) -> Optional[Mount]:
+    """The mount a path lives on.
+
+    Walks the mount tree (parent ids) so that a mount hidden by a later mount on one of its
+    parent directories is not reported; when several mounts are stacked on one mount point,
+    the top (last) one wins. If the table is not one complete tree (an excerpt, a chroot),
+    falls back to the longest mount point that is a path-component prefix, last entry
+    winning on ties. Symlinks cannot be resolved from a recorded table: the path is only
+    normalised (``//``, ``.``, ``..``).
+    """
+    if not path or not path.startswith("/"):
+        return None
+    mounts = tuple(mounts)
+    norm = "/" + posixpath.normpath(path).lstrip("/")
+    return _walk_tree(mounts, norm) or _longest_prefix(mounts, norm)
 
 
 def split_source(source: str):

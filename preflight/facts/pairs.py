@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional

@@ -26,7 +26,7 @@ import threading
 import time
 from typing import Any, Callable, Optional, Sequence
 
-from preflight.transport.errors import ChannelError, LibvirtError, LibvirtTimeout, TransportError
+from preflight.transport.errors import LibvirtError, LibvirtTimeout, TransportError
 
 __all__ = ["LibvirtBridge", "DEFAULT_HELPERS", "ensure_event_loop", "helper_script"]
 

@@ -56,3 +56,20 @@ def test_missing_domains_fact_makes_the_runner_say_error():
     h = host("hv1", domains=(dom,), fact_errors={"domains": "listAllDomains failed"})
     results = run_spec(migration_blockers, on_host(dom, h).cluster)
     assert results and all(r.status.value == "error" for r in results)
+
+
+def test_host_passthrough_migratable_off_on_an_invtsc_host_fails():
+    from dataclasses import replace
+
+    dom = domain(cpu=replace(cpu("host-passthrough", model=None), migratable="off"))
+    assert statuses(migration_blockers(on_host(dom, host("hv1", domains=(dom,))))) == ["fail"]
+    no_invtsc = host("hv1", domains=(dom,), cpu_features=("vmx",))
+    assert statuses(migration_blockers(on_host(dom, no_invtsc))) == ["pass"]
+    unknown = host("hv1", domains=(dom,), cpu_features=None)
+    assert statuses(migration_blockers(on_host(dom, unknown))) == ["error"]
+    default_on = domain(cpu=cpu("host-passthrough", model=None))
+    assert statuses(migration_blockers(on_host(default_on))) == ["pass"]
+
+
+def test_unknown_hostdev_type_is_error():
+    assert statuses(migration_blockers(on_host(domain(hostdevs=(HostDevice("subsystem", "ccw"),))))) == ["error"]

@@ -255,6 +255,8 @@ def defined_domains(libvirt_lab):
     import re as _re
     from preflight.transport.libvirt_bridge import LibvirtBridge
     from preflight.transport.ssh import HostTarget, SshContext
+    if not os.path.exists("/usr/bin/qemu-system-x86_64"):
+        pytest.skip("qemu-system-x86 is not installed")
     virt = "kvm" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "qemu"
     with SshContext(libvirt_lab.settings()) as ctx:
         b = LibvirtBridge(ctx.connect(HostTarget("pft-target")), call_timeout=60).open()

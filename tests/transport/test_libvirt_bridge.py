@@ -11,7 +11,6 @@ import pytest
 
 from preflight.transport.errors import LibvirtError, LibvirtTimeout
 from preflight.transport.libvirt_bridge import LibvirtBridge, helper_script
-from preflight.transport.ssh import HostTarget
 
 libvirt = pytest.importorskip("libvirt")
 

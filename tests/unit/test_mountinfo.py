@@ -84,3 +84,17 @@ def test_unescape_and_split_source():
     assert split_source("//Server/Share") == ("server", "/Share")
     assert split_source("10.0.0.1:6789,10.0.0.2:6789:/") == ("10.0.0.1:6789,10.0.0.2:6789", "/")
     assert split_source("/dev/sda1") == (None, "/dev/sda1")
+
+
+def test_a_mount_hidden_by_a_later_mount_on_its_parent_dir_is_not_used():
+    mounts = parse_mountinfo(read("host/mountinfo.unshare-overmount.txt"))
+    share = next(m for m in mounts if m.source == "share")
+    assert share.mountpoint.endswith("/srv/vmstore")
+    # `cover` was mounted on .../srv after `share` on .../srv/vmstore: the share is invisible
+    assert find_mount(mounts, share.mountpoint + "/vm.qcow2").source == "cover"
+
+
+def test_root_listed_after_its_children_still_resolves():
+    mounts = parse_mountinfo(read("host/mountinfo.this-machine.txt"))
+    assert mounts[0].mountpoint == "/proc" and find_mount(mounts, "/proc/1/status").fstype == "proc"
+    assert find_mount(mounts, "/sys/fs/cgroup/memory/x").source == "cgroup"
