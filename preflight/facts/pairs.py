@@ -78,7 +78,8 @@ while got < n:
         c, a = s.accept()
         c.close()
         got += 1
-        print("ACCEPT %s" % a[0], flush=True)
+        peer = a[0][7:] if a[0].startswith("::ffff:") else a[0]
+        print("ACCEPT %s" % peer, flush=True)
 print("DONE %d" % got, flush=True)
 """
 
@@ -123,13 +124,58 @@ for t in ths: t.join(T + 5)
 print(json.dumps(res))
 """
 
-_PY_OR_FAIL = ('if command -v python3 >/dev/null 2>&1; then exec python3 -c "$0" "$@"; fi; '
-               'echo "python3 not found on this host" >&2; exit 127')
+PYTHONS = ("python3", "/usr/libexec/platform-python")
+
+# $0 = PROBE_CODE, $1 = JSON spec, $2 = timeout, $3 = interpreters, then host port pairs.
+# Without a Python, bash's /dev/tcp under coreutils `timeout` does the probes in parallel and
+# prints "PFB index rc elapsed_ms stderr" lines.
+_PROBE_SH = r"""for p in $3; do
+  if command -v "$p" >/dev/null 2>&1; then exec "$p" -c "$0" "$@"; fi
+done
+if ! command -v bash >/dev/null 2>&1 || ! command -v timeout >/dev/null 2>&1; then
+  echo "neither python3 nor bash+timeout on this host" >&2; exit 127
+fi
+T=$2; shift 3; i=0
+while [ $# -ge 2 ]; do
+  ( s=$(date +%s%N); e=$(timeout "$T" bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>&1); rc=$?
+    echo "PFB $i $rc $(( ($(date +%s%N) - s) / 1000000 )) $(printf %s "$e" | tr '\n' ' ')" ) &
+  i=$((i + 1)); shift 2
+done
+wait
+"""
+
+
+def _fallback_rows(out: str, targets: list) -> list:
+    rows = [None] * len(targets)
+    for line in out.splitlines():
+        parts = line.split(" ", 4)
+        if len(parts) < 4 or parts[0] != "PFB":
+            continue
+        i, rc, ms = int(parts[1]), int(parts[2]), int(parts[3])
+        err = parts[4].strip() if len(parts) > 4 else ""
+        t = targets[i]
+        where = f"{t['host']}:{t['port']}"
+        low = err.lower()
+        if rc == 0:
+            outcome, detail = "answered", None
+        elif rc == 124:
+            outcome, detail = "timeout", f"no answer from {where} (packets silently dropped?)"
+        elif "refused" in low:
+            outcome, detail = "refused", f"{where} refused the connection"
+        elif "no route" in low or "unreachable" in low:
+            outcome, detail = "unreachable", f"{where}: {err}"
+        else:
+            outcome, detail = "error", f"{where}: {err or 'rc %d' % rc}"
+        rows[i] = {"outcome": outcome, "detail": detail, "address": None, "elapsed_ms": ms}
+    return rows
 
 _SOCAT_LISTENER = ('p=$2; life=$4; '
-                   'if command -v python3 >/dev/null 2>&1; then exec python3 -c "$0" "$@"; fi; '
-                   'if command -v socat >/dev/null 2>&1; then echo "READY $p"; '
-                   'exec timeout "$life" socat -T 2 TCP-LISTEN:"$p",reuseaddr,fork SYSTEM:true; fi; '
+                   'for py in $5; do '
+                   'if command -v "$py" >/dev/null 2>&1; then exec "$py" -c "$0" "$@"; fi; done; '
+                   'if command -v socat >/dev/null 2>&1; then '
+                   'timeout "$life" socat -T 2 TCP-LISTEN:"$p",reuseaddr,fork SYSTEM:true & pid=$!; sleep 0.3; '
+                   'if kill -0 $pid 2>/dev/null; then echo "READY $p"; wait $pid; echo "DONE ?"; exit 0; fi; '
+                   'echo "FAIL socat could not listen on port $p"; exit 2; fi; '
                    'echo "FAIL neither python3 nor socat on this host" ; exit 127')
 
 
@@ -210,10 +256,11 @@ class _Listener:
         self.accepted: list = []
         self._buf = b""
 
-    def start(self, conn, lo: int, hi: int, expected: int, lifetime: int, ready_timeout: float = 10.0):
+    def start(self, conn, lo: int, hi: int, expected: int, lifetime: int, ready_timeout: float = 10.0,
+              pythons=PYTHONS):
         try:
-            self.channel = conn.open_channel(["sh", "-c", _SOCAT_LISTENER, LISTENER_CODE,
-                                              str(lo), str(hi), str(expected), str(lifetime)], sudo=False)
+            self.channel = conn.open_channel(["sh", "-c", _SOCAT_LISTENER, LISTENER_CODE, str(lo), str(hi),
+                                              str(expected), str(lifetime), " ".join(pythons)], sudo=False)
         except TransportError as exc:
             self.error = f"cannot start the test listener: {exc}"
             return
@@ -267,7 +314,7 @@ class _Listener:
             pass
 
 
-def _probe_from_source(conn, destinations: list, timeout: float) -> tuple:
+def _probe_from_source(conn, destinations: list, timeout: float, pythons=PYTHONS) -> tuple:
     """ONE exec on the source: getent hosts for each destination name + all TCP probes.
     destinations: [{"name", "target", "ports": [(port, purpose)]}]. Returns
     (resolved {target: ip|None}, resolve_notes {target: why}, results {(dest, port, purpose): dict}, error)."""
@@ -279,7 +326,10 @@ def _probe_from_source(conn, destinations: list, timeout: float) -> tuple:
         for port, purpose in d["ports"]:
             targets.append({"host": d["target"], "port": port})
             index.append((d["name"], port, purpose))
-    facts["probe"] = ["sh", "-c", _PY_OR_FAIL, PROBE_CODE, json.dumps({"timeout": timeout, "targets": targets})]
+    facts["probe"] = ["sh", "-c", _PROBE_SH, PROBE_CODE, json.dumps({"timeout": timeout, "targets": targets}),
+                      str(int(max(1, round(timeout)))), " ".join(pythons)]
+    for t in targets:
+        facts["probe"] += [t["host"], str(t["port"])]
     marker = "PFP" + secrets.token_hex(10)
     try:
         res = conn.run_script(build_facts_script(facts, marker, per_command_timeout=int(timeout + 15)),
@@ -301,10 +351,13 @@ def _probe_from_source(conn, destinations: list, timeout: float) -> tuple:
     if not p or p["rc"] != 0:
         why = (p["err"].strip() if p else errors.get("probe")) or f"rc {p['rc'] if p else '?'}"
         return resolved, notes, {}, f"probe script failed on {conn.name}: {' '.join(why.split())[:300]}"
-    try:
-        rows = json.loads(p["out"])
-    except ValueError:
-        return resolved, notes, {}, f"probe script printed no JSON on {conn.name}"
+    if p["out"].startswith("PFB") or "\nPFB " in p["out"] or not p["out"].strip():
+        rows = _fallback_rows(p["out"], targets)
+    else:
+        try:
+            rows = json.loads(p["out"])
+        except ValueError:
+            return resolved, notes, {}, f"probe script printed no JSON on {conn.name}"
     for key, row in zip(index, rows):
         results[key] = row or {"outcome": "error", "detail": "probe did not finish", "address": None,
                                "elapsed_ms": None}

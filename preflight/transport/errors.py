@@ -18,6 +18,10 @@ class TransportError(Exception):
         return self.message
 
 
+class ConfigError(TransportError):
+    """ssh_config or known_hosts could not be read (the whole run cannot proceed); host is "-"."""
+
+
 class HostKeyError(TransportError):
     """The host's SSH key could not be verified."""
 

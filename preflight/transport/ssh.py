@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 import select
 import shlex
@@ -31,6 +32,7 @@ from preflight.transport.errors import (
     AuthFailed,
     ChannelError,
     CommandTimeout,
+    ConfigError,
     ConnectFailed,
     ConnectTimeout,
     HostKeyChanged,
@@ -42,6 +44,11 @@ __all__ = [
     "HostTarget", "SshSettings", "SshContext", "Connection", "CommandResult",
     "SshConfigFile", "KnownHosts", "fingerprint_sha256", "hostkey_name",
 ]
+
+# paramiko logs handshake failures at ERROR; without a handler Python's last-resort handler
+# would print them on stderr next to our own one-line errors. Apps that configure logging
+# still receive them (propagation is unchanged).
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 READ_CHUNK = 1 << 20
 DEFAULT_WINDOW = 8 << 20          # per-channel window: large outputs stream without stalls
@@ -103,7 +110,7 @@ class KnownHosts:
             try:
                 self._keys.load(self.path)
             except (OSError, paramiko.SSHException) as exc:
-                raise TransportError("-", f"cannot read known_hosts {self.path}: {exc}") from exc
+                raise ConfigError("-", f"cannot read known_hosts {self.path}: {exc}") from exc
 
     def lookup(self, name: str) -> dict:
         with self._lock:
@@ -152,7 +159,7 @@ class SshConfigFile:
             try:
                 self._config = paramiko.SSHConfig.from_path(self.path)
             except (OSError, paramiko.SSHException) as exc:
-                raise TransportError("-", f"cannot read ssh_config {self.path}: {exc}") from exc
+                raise ConfigError("-", f"cannot read ssh_config {self.path}: {exc}") from exc
         else:
             self._config = paramiko.SSHConfig()
 
@@ -576,6 +583,13 @@ class SshContext:
             except (EOFError, OSError) as exc:
                 raise ConnectFailed(name, f"{name}: SSH handshake with {resolved.address}:{resolved.port} "
                                     f"failed: {exc or 'connection closed'}", address=resolved.address) from exc
+            if not transport.is_active() or not transport.initial_kex_done:
+                # start_client returns silently when its timeout expires mid-handshake
+                exc = transport.get_exception()
+                raise ConnectTimeout(
+                    name, f"{name}: SSH handshake with {resolved.address}:{resolved.port} did not finish "
+                    f"within {timeout:g} s{': ' + str(exc) if exc else ''} (is it an SSH server? overloaded?)",
+                    address=resolved.address)
             self._verify_host_key(name, resolved, transport.get_remote_server_key(), known)
             self._authenticate(name, resolved, transport)
             if self.settings.keepalive_interval:

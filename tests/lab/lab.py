@@ -23,6 +23,7 @@ Usage (from the repository root)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -58,6 +59,16 @@ MARKER = ".preflight-lab"   # down() only deletes a state dir that carries this 
 HV_PRIVATE_DIRS = ("etc/libvirt", "var/lib/libvirt", "var/log/libvirt", "var/cache/libvirt",
                    "var/log/glusterfs", "srv")
 NAS_PRIVATE_DIRS = ("var/lib/glusterd", "var/log/glusterfs", "var/lib/nfs", "var/log/ganesha")
+
+
+def check_settings() -> None:
+    """Interface names are limited to 15 characters ("PREFIX-v-nas"), and the subnet must be
+    three octets of a private /24 that only the lab uses."""
+    if not (1 <= len(PREFIX) <= 9 and PREFIX.replace("-", "").isalnum()):
+        raise LabError(f"PREFLIGHT_LAB_PREFIX={PREFIX!r}: use 1-9 letters/digits")
+    octets = SUBNET.split(".")
+    if len(octets) != 3 or not all(o.isdigit() and 0 <= int(o) <= 255 for o in octets):
+        raise LabError(f"PREFLIGHT_LAB_SUBNET={SUBNET!r}: expected three octets like 10.251.7")
 
 
 def ns_name(host: str) -> str:
@@ -198,7 +209,10 @@ def tcp_open(addr: str, port: int) -> bool:
 
 
 def kvm_domain_type() -> str:
-    """'kvm' when /dev/kvm can be opened read-write, else TCG ('qemu')."""
+    """'kvm' when /dev/kvm can be opened read-write, else TCG ('qemu').
+    PREFLIGHT_LAB_TCG=1 forces TCG (to test the fallback on a KVM machine)."""
+    if os.environ.get("PREFLIGHT_LAB_TCG") == "1":
+        return "qemu"
     try:
         fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
         os.close(fd)
@@ -274,6 +288,8 @@ def down(remove_state: bool = True) -> None:
     if netns_etc.is_dir():
         for d in netns_etc.glob(f"{PREFIX}-*"):
             shutil.rmtree(d, ignore_errors=True)
+        with contextlib.suppress(OSError):   # only if nobody else keeps files there
+            netns_etc.rmdir()
     unmount_under(LAB_DIR)
     if remove_state and (LAB_DIR / MARKER).exists():   # never rmtree a directory we did not make
         shutil.rmtree(LAB_DIR, ignore_errors=True)
@@ -420,10 +436,11 @@ def common_boot_lines(host: str, private_dirs) -> list:
     for d in private_dirs:
         lines.append(f"mkdir -p /{d} && mount --bind {h / 'fs' / d} /{d}")
     lines += [
+        "[ -d /root/.ssh ] || mkdir -m 0700 /root/.ssh",   # an empty mount point on a fresh box
         f"mount --bind {LAB_DIR / 'root-ssh'} /root/.ssh",
         # real hypervisors have Debian's default dot files, not this machine's pyenv setup
-        "mount --bind /usr/share/base-files/dot.bashrc /root/.bashrc",
-        "mount --bind /usr/share/base-files/dot.profile /root/.profile",
+        "for f in bashrc profile; do [ ! -e /root/.$f ] || "
+        "mount --bind /usr/share/base-files/dot.$f /root/.$f; done",
         "if [ -e /var/lib/dbus/machine-id ]; then mount --bind /etc/machine-id "
         "/var/lib/dbus/machine-id; fi",
         # a silently dropped connect then fails in ~15 s instead of ~130 s
@@ -680,6 +697,7 @@ def warm_libvirtd(host: str) -> None:
 
 def up() -> LabInfo:
     """Bring the lab up from whatever state (an earlier run's leftovers are removed first)."""
+    check_settings()
     timings = {}
     t0 = time.monotonic()
     down()
@@ -800,9 +818,9 @@ def oracle(scenario_name: str | None = None) -> dict:
     """For every running guest and every OTHER hypervisor, really live-migrate it and record
     (domain, source, destination) -> (ok, message); guests that moved are moved back.
     With scenario_name, that scenario is applied first and reverted afterwards."""
-    if scenario_name:
-        apply(scenario_name)
     try:
+        if scenario_name:
+            apply(scenario_name)
         layout = where_running()
         results = {}
         for dom, src in sorted(layout.items()):
@@ -835,7 +853,7 @@ def format_table(results: dict) -> str:
 
 BRIDGE_MISSING_HOST = "hv3"       # br-app removed here; vm-gluster (hv1) has a NIC on br-app
 FIREWALL_HOST = "hv2"             # rejects tcp 49152-49215 (libvirt's migration ports)
-MOUNT_MISSING_HOST = "hv3"        # /srv/vmstore (gluster vol0) unmounted here
+MOUNT_MISSING_HOST = "hv3"        # /srv/vmstore (gluster vol0) unmounted (or vol1 mounted) here
 NFT_TABLE = f"{PREFIX}_lab"
 
 
@@ -875,6 +893,22 @@ def mount_missing_revert() -> None:
         mount_gluster(MOUNT_MISSING_HOST)
 
 
+def different_share_apply() -> None:
+    """Same path, other share: hv3 mounts gluster vol1 (which lacks the images) at /srv/vmstore."""
+    mounted = ssh(MOUNT_MISSING_HOST, f"grep ' {GLUSTER_MOUNT} ' /proc/mounts", check=False)
+    if "nas:/vol1 " in mounted.stdout:
+        return
+    mount_missing_apply()
+    mount_gluster(MOUNT_MISSING_HOST, "vol1")
+
+
+def different_share_revert() -> None:
+    mounted = ssh(MOUNT_MISSING_HOST, f"grep ' {GLUSTER_MOUNT} ' /proc/mounts", check=False)
+    if "nas:/vol0 " not in mounted.stdout:
+        mount_missing_apply()
+        mount_gluster(MOUNT_MISSING_HOST, "vol0")
+
+
 def invtsc_apply() -> None:
     g = INVTSC_GUEST
     if g.name in where_running():
@@ -894,6 +928,7 @@ SCENARIOS = {
     "firewall_reject": (firewall_reject_apply, firewall_reject_revert),
     "mount_missing": (mount_missing_apply, mount_missing_revert),
     "invtsc": (invtsc_apply, invtsc_revert),
+    "different_share": (different_share_apply, different_share_revert),
 }
 
 # What a real migration says for each fault, as (domain, source, destination) -> essential words.
@@ -903,6 +938,8 @@ EXPECTED_FAILURES = {
                         ("vm-iscsi", "hv3", FIREWALL_HOST): ("connection refused",)},
     "mount_missing": {("vm-gluster", "hv1", MOUNT_MISSING_HOST): ("vm-gluster.qcow2",
                                                                   "no such file")},
+    "different_share": {("vm-gluster", "hv1", MOUNT_MISSING_HOST): ("vm-gluster.qcow2",
+                                                                    "no such file")},
     "invtsc": {("vm-invtsc", INVTSC_GUEST.home, d): ("invtsc",)
                for d in HYPERVISORS if d != INVTSC_GUEST.home},
 }

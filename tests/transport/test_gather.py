@@ -180,3 +180,57 @@ def test_collect_end_to_end(libvirt_lab, defined_domains):
     assert ("*", "done", None) in events
     leftover = [t.name for t in threading.enumerate() if t.name.startswith(("lv-up", "lv-down", "gather", "pairs"))]
     assert leftover == []
+    assert _sshd_sessions(libvirt_lab.pid) == 0                  # every SSH connection really closed
+
+
+def _sshd_sessions(sshd_pid: int, wait: float = 3.0) -> int:
+    """Children of the test sshd = open SSH connections (polls until they are gone)."""
+    import os
+    import time
+    deadline = time.monotonic() + wait
+    while True:
+        kids = 0
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    if int(fh.read().rsplit(")", 1)[1].split()[1]) == sshd_pid:
+                        kids += 1
+            except (OSError, ValueError, IndexError):
+                pass
+        if kids == 0 or time.monotonic() > deadline:
+            return kids
+        time.sleep(0.1)
+
+
+def test_probe_fallback_without_python(conn):
+    from preflight.facts.pairs import _probe_from_source
+    open_ = socket.socket()
+    open_.bind(("127.0.0.1", 0))
+    open_.listen(8)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    open_port, closed_port = open_.getsockname()[1], closed.getsockname()[1]
+    closed.close()
+    try:
+        dests = [{"name": "d1", "target": "localhost", "ports": [(open_port, "migration"), (closed_port, "ssh")]}]
+        _, _, results, error = _probe_from_source(conn, dests, timeout=2.0, pythons=("pft-no-python",))
+    finally:
+        open_.close()
+    assert error is None
+    assert results[("d1", open_port, "migration")]["outcome"] == "answered"
+    assert results[("d1", closed_port, "ssh")]["outcome"] == "refused"
+
+
+def test_listener_python_and_socat_fallback(conn):
+    import shutil
+    from preflight.facts.pairs import _Listener
+    for pythons in (("python3",), ("pft-no-python",)):
+        if pythons == ("pft-no-python",) and not shutil.which("socat"):
+            pytest.skip("socat not installed")
+        lst = _Listener("pft-target")
+        lst.start(conn, 49100, 49110, 1, 5, pythons=pythons)
+        assert lst.error is None and 49100 <= lst.port <= 49110
+        socket.create_connection(("127.0.0.1", lst.port), timeout=2).close()
+        lst.finish(wait=3)
+        if pythons == ("python3",):
+            assert lst.accepted == ["127.0.0.1"] and lst.port == 49110       # the top of the range

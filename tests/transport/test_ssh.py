@@ -224,3 +224,44 @@ def test_user_known_hosts_file_from_ssh_config(sshd_lab, tmp_path):
         with pytest.raises(HostKeyUnknown) as ei:        # StrictHostKeyChecking no does not loosen us
             ctx.connect(HostTarget("pft-ukh"))
     assert str(empty) in str(ei.value)
+
+
+def test_connect_timeout_when_syn_is_dropped(sshd_lab):
+    import socket
+    full = socket.socket()                      # a full accept queue drops SYNs: like a DROP rule
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)
+    filler = socket.create_connection(full.getsockname())
+    port = full.getsockname()[1]
+    try:
+        with SshContext(sshd_lab.settings(connect_timeout=1)) as ctx:
+            t0 = time.monotonic()
+            with pytest.raises(TransportError) as ei:
+                ctx.connect(HostTarget("pft-dropped", address="127.0.0.1", port=port))
+            assert time.monotonic() - t0 < 5
+    finally:
+        filler.close()
+        full.close()
+    from preflight.transport.errors import ConnectTimeout
+    assert isinstance(ei.value, ConnectTimeout) and "timed out" in str(ei.value)
+
+
+def test_handshake_timeout_when_no_banner(sshd_lab):
+    import socket
+    import threading
+    silent = socket.socket()                    # accepts, never says anything
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)
+    held = []
+    threading.Thread(target=lambda: held.append(silent.accept()), daemon=True).start()
+    try:
+        with SshContext(sshd_lab.settings(connect_timeout=1)) as ctx:
+            t0 = time.monotonic()
+            with pytest.raises(ConnectFailed) as ei:
+                ctx.connect(HostTarget("pft-silent", address="127.0.0.1", port=silent.getsockname()[1]))
+            assert time.monotonic() - t0 < 6
+    finally:
+        for c, _ in held:
+            c.close()
+        silent.close()
+    assert str(ei.value).startswith("pft-silent:") and "handshake" in str(ei.value)
