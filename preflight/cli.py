@@ -152,9 +152,19 @@ def check(
     raise typer.Exit(report.exit_code())
 
 
+_STAGES = {"connect": "connecting", "facts": "gathering shell facts", "libvirt": "asking libvirt",
+           "gathered": "facts gathered", "unreachable": "UNREACHABLE", "pairs": "checking host pairs",
+           "done": "all facts gathered"}
+
+
 def _progress(console):
-    def show(message: str) -> None:
-        console.print(f"[dim]…[/dim] {message}", markup=True, highlight=False)
+    """Progress lines on stderr, so stdout stays clean for the summary."""
+
+    def show(host: str, stage: str, info=None) -> None:
+        what = _STAGES.get(stage, stage)
+        where = "cluster" if host == "*" else host
+        tail = f": {info}" if info and stage == "unreachable" else ""
+        console.print(f"… {where}: {what}{tail}", markup=False, highlight=False)
 
     return show
 

@@ -49,9 +49,32 @@ def load_recording(path: Path) -> dict:
 
 def gather(cluster: Cluster, options: GatherOptions, progress: Optional[Callable] = None) -> dict:
     """Live facts from the cluster's hosts (imports the SSH/libvirt stack only here)."""
-    from preflight.facts.collect import collect
+    from dataclasses import replace
 
-    return collect(cluster, options, progress=progress)
+    from preflight.facts.collect import CollectOptions, collect
+
+    # Cluster-wide user/port apply to every host that does not override them; None lets the
+    # ssh_config decide.
+    hosts = tuple(replace(h, user=h.user or cluster.user, port=h.port or cluster.port)
+                  for h in cluster.hosts)
+    opts = CollectOptions(
+        ssh_config=str(cluster.ssh_config) if cluster.ssh_config else None,
+        known_hosts=str(cluster.known_hosts) if cluster.known_hosts else None,
+        trust_new_host_keys=options.trust_new_host_keys,
+        connect_timeout=cluster.connect_timeout,
+        command_timeout=cluster.command_timeout,
+        libvirt_timeout=min(cluster.command_timeout, 60.0),
+        identity_files=(str(cluster.identity_file),) if cluster.identity_file else (),
+        workers=options.parallel,
+        probes=options.pair_probes,
+    )
+    from preflight.inventory import InventoryError
+    from preflight.transport.errors import ConfigError
+
+    try:
+        return collect(replace(cluster, hosts=hosts), opts, progress=progress)
+    except ConfigError as exc:  # an unreadable ssh_config/known_hosts is an inventory problem
+        raise InventoryError(str(exc)) from exc
 
 
 def evaluate(record: dict, registry: Registry, selection: Selection, *, cluster: str,
