@@ -155,6 +155,10 @@ class LabError(RuntimeError):
     pass
 
 
+class ScenarioUnavailable(LabError):
+    """The scenario cannot exist on this machine (e.g. invtsc under TCG)."""
+
+
 def log(msg: str) -> None:
     print(f"[lab {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -913,7 +917,14 @@ def invtsc_apply() -> None:
     g = INVTSC_GUEST
     if g.name in where_running():
         return
-    define_and_start(g, kvm_domain_type())
+    domain_type = kvm_domain_type()
+    try:
+        define_and_start(g, domain_type)
+    except LabError as exc:
+        invtsc_revert()
+        if domain_type != "kvm":   # TCG cannot offer invtsc: the scenario does not exist here
+            raise ScenarioUnavailable(f"invtsc needs KVM; under TCG: {exc}") from exc
+        raise LabError(f"KVM here does not start a guest that requires invtsc: {exc}") from exc
 
 
 def invtsc_revert() -> None:

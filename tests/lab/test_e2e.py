@@ -1,0 +1,142 @@
+"""End to end on the lab: `preflight check` against real libvirt/KVM hosts, judged by the oracle.
+
+For each scenario the fault is applied, preflight runs (read-only), then every guest is really
+live-migrated to every other hypervisor. A migration that really fails must never be reported
+pass or warn; one that really succeeds must be reported pass or warn (unknown only with a
+stated reason). Each fault must also FAIL the check that names it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.lab import lab as L
+
+pytestmark = pytest.mark.lab
+
+# scenario -> [(check id, status, {field: value}...)] that preflight must report.
+EXPECTED = {
+    "clean": [("storage.shared", "fail", {"domain": "vm-local", "source": "hv1", "destination": d,
+                                          "disk": "vda"}) for d in ("hv2", "hv3")],
+    "bridge_missing": [("network.guest_networks", "fail",
+                        {"domain": "vm-gluster", "source": "hv1", "destination": L.BRIDGE_MISSING_HOST})],
+    "firewall_reject": [("firewall.migration_ports", "fail", {"source": s, "destination": L.FIREWALL_HOST})
+                        for s in L.HYPERVISORS if s != L.FIREWALL_HOST],
+    "mount_missing": [("storage.shared", "fail", {"domain": "vm-gluster", "source": "hv1",
+                                                  "destination": L.MOUNT_MISSING_HOST, "disk": "vda"})],
+    "different_share": [("storage.shared", "fail", {"domain": "vm-gluster", "source": "hv1",
+                                                    "destination": L.MOUNT_MISSING_HOST, "disk": "vda"})],
+    "invtsc": [("domain.blockers", "fail", {"domain": L.INVTSC_GUEST.name, "host": L.INVTSC_GUEST.home})],
+}
+
+
+def preflight(lab, tmp_path: Path, *extra, inventory=None) -> tuple:
+    out = tmp_path / "report.json"
+    html = tmp_path / "report.html"
+    proc = subprocess.run(
+        [sys.executable, "-m", "preflight", "check", "--cluster", "lab",
+         "--inventory", str(inventory or lab.inventory), "--json", str(out), "--html", str(html), *extra],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode in (0, 1, 3), proc.stderr
+    assert "Traceback" not in proc.stderr
+    report = json.loads(out.read_text())
+    from preflight.reports import validate
+
+    validate(report)
+    assert html.stat().st_size > 1000
+    return proc, report
+
+
+def matching(report, check, status, fields) -> list:
+    return [r for r in report["results"] if r["check"] == check and r["status"] == status
+            and all(r.get(k) == v for k, v in fields.items())]
+
+
+def assert_agrees_with_oracle(report, oracle: dict) -> None:
+    matrix = {(m["domain"], m["source"], m["destination"]): m for m in report["migrations"]}
+    problems = []
+    for key, (ok, message) in sorted(oracle.items()):
+        m = matrix.get(key)
+        if m is None:
+            problems.append(f"{key}: real migration {'succeeded' if ok else 'failed'} but preflight "
+                            f"has no verdict for it")
+            continue
+        if not ok and m["verdict"] in ("pass", "warn"):
+            problems.append(f"FALSE {m['verdict'].upper()}: {key} really failed ({message}) "
+                            f"but preflight said {m['verdict']}")
+        if ok and m["verdict"] == "fail":
+            problems.append(f"{key} really migrated but preflight said fail: {m['reasons']}")
+        if ok and m["verdict"] == "unknown" and not m["reasons"]:
+            problems.append(f"{key} really migrated; preflight said unknown with no reason")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("name", ["clean", "bridge_missing", "firewall_reject", "mount_missing",
+                                  "different_share", "invtsc"])
+def test_matrix_agrees_with_real_migrations(lab, scenario, tmp_path, name):
+    with scenario(name):
+        proc, report = preflight(lab, tmp_path)
+        oracle = L.oracle()
+    assert_agrees_with_oracle(report, oracle)
+    for check, status, fields in EXPECTED[name]:
+        assert matching(report, check, status, fields), (
+            f"{name}: expected {check} {status} for {fields}; got "
+            + json.dumps([r for r in report["results"] if r["status"] != "pass"], indent=1)[:3000])
+    if name == "clean":
+        fails = [r for r in report["results"] if r["status"] == "fail"]
+        assert all(r["domain"] == "vm-local" for r in fails), fails
+        assert proc.returncode == 1
+        shared = [m for m in report["migrations"] if m["domain"] != "vm-local"]
+        assert shared and all(m["verdict"] == "pass" for m in shared), shared
+
+
+def test_round_trips_are_counted(lab, tmp_path):
+    _, report = preflight(lab, tmp_path)
+    for host in report["hosts"]:
+        assert host["reachable"], host
+        # all shell facts in one batched exec plus the libvirt helper channel
+        assert 1 <= host["round_trips"] <= 3, host
+        assert host["pair_round_trips"] >= 1, host
+
+
+def test_unreachable_host_is_error_and_others_are_still_checked(lab, tmp_path):
+    inv = tmp_path / "inv.toml"
+    ghost = f"{L.SUBNET}.99"     # inside the lab's own subnet; nothing answers there
+    inv.write_text(Path(lab.inventory).read_text().replace(
+        'hosts = ["hv1", "hv2", "hv3"]',
+        f'hosts = ["hv1", "hv2", "hv3", {{ name = "ghost", address = "{ghost}" }}]')
+        + "connect_timeout = 3\n")
+    proc, report = preflight(lab, tmp_path, inventory=inv)
+    ghost_host = next(h for h in report["hosts"] if h["name"] == "ghost")
+    assert not ghost_host["reachable"] and ghost_host["error"]
+    assert matching(report, "host.reachable", "error", {"host": "ghost"})
+    to_ghost = [m for m in report["migrations"] if m["destination"] == "ghost"]
+    assert to_ghost and all(m["verdict"] == "unknown" for m in to_ghost)
+    # the real hosts were still judged
+    assert matching(report, "storage.shared", "pass", {"domain": "vm-gluster", "destination": "hv2"})
+    assert proc.returncode == 1   # vm-local FAILs; that outranks the undecided ghost
+
+
+def test_unknown_host_key_is_a_clear_error_for_that_host(lab, tmp_path):
+    known = tmp_path / "known_hosts"
+    hv3 = {"hv3", L.address("hv3"), f"[{L.address('hv3')}]:22"}
+    known.write_text("".join(line for line in Path(lab.known_hosts).read_text().splitlines(True)
+                             if line.split(" ", 1)[0] not in hv3
+                             and not any(h in line.split(" ", 1)[0].split(",") for h in hv3)))
+    inv = tmp_path / "inv.toml"
+    inv.write_text(Path(lab.inventory).read_text().replace(lab.known_hosts, str(known)))
+    ssh_config = Path(lab.ssh_config).read_text().replace(lab.known_hosts, str(known))
+    (tmp_path / "ssh_config").write_text(ssh_config)
+    inv.write_text(inv.read_text().replace(lab.ssh_config, str(tmp_path / "ssh_config")))
+    proc, report = preflight(lab, tmp_path, inventory=inv)
+    hv3_host = next(h for h in report["hosts"] if h["name"] == "hv3")
+    assert not hv3_host["reachable"]
+    assert "known_hosts" in hv3_host["error"] and "SHA256:" in hv3_host["error"]
+    assert known.read_text().count("\n") == len(known.read_text().splitlines())  # not modified
+    assert all(h["reachable"] for h in report["hosts"] if h["name"] != "hv3")
