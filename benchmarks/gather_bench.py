@@ -3,7 +3,7 @@
     python benchmarks/gather_bench.py --ssh-config /tmp/preflight-lab/ssh_config \
         --known-hosts /tmp/preflight-lab/known_hosts hv1 hv2 hv3
     python benchmarks/gather_bench.py --ssh-config /tmp/preflight-lab/ssh_config   # every Host alias
-    python benchmarks/gather_bench.py --inventory cluster.toml                      # via preflight.inventory
+    python benchmarks/gather_bench.py --inventory /tmp/preflight-lab/inventory.toml --cluster lab
 
 Prints one line per host (connect, gather, exec round trips, libvirt calls, pair-phase round
 trips and libvirt calls, domains, errors) and the phase timings. --record FILE writes the raw
@@ -36,9 +36,13 @@ def _aliases(ssh_config: str) -> list:
 
 def _inventory(args):
     if args.inventory:
-        from preflight import inventory as inv_mod          # the lead's loader
-        load = getattr(inv_mod, "load_inventory", None) or getattr(inv_mod, "load")
-        return load(args.inventory)
+        from dataclasses import replace
+
+        from preflight.inventory import load
+        cluster = load(args.cluster, args.inventory)
+        # the same per-host defaults as `preflight check` (pipeline.gather)
+        return replace(cluster, hosts=tuple(replace(h, user=h.user or cluster.user,
+                                                    port=h.port or cluster.port) for h in cluster.hosts))
     names = args.hosts or (_aliases(args.ssh_config) if args.ssh_config else [])
     if not names:
         sys.exit("give host names, --ssh-config with Host aliases, or --inventory")
@@ -62,7 +66,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     inv = _inventory(args)
-    opts = CollectOptions(ssh_config=args.ssh_config, known_hosts=args.known_hosts, workers=args.workers,
+    ssh_config = args.ssh_config or (str(inv.ssh_config) if getattr(inv, "ssh_config", None) else None)
+    known_hosts = args.known_hosts or (str(inv.known_hosts) if getattr(inv, "known_hosts", None) else None)
+    opts = CollectOptions(ssh_config=ssh_config, known_hosts=known_hosts, workers=args.workers,
                           pairs=not args.no_pairs, trust_new_host_keys=args.trust_new_host_keys)
     for run in range(args.repeat):
         marks = {}
