@@ -31,17 +31,18 @@ def pytest_configure(config):
 def lab():
     if os.environ.get("PREFLIGHT_SKIP_LAB") == "1":
         pytest.skip("PREFLIGHT_SKIP_LAB=1: lab tests skipped on purpose")
-    try:
-        info = lab_module.up()
-    except Exception as exc:  # noqa: BLE001 - report any bring-up failure as a test failure
-        keep = os.environ.get("PREFLIGHT_LAB_KEEP") == "1"
+    keep = os.environ.get("PREFLIGHT_LAB_KEEP") == "1"
+    with lab_module.exclusive_use():   # another session on this machine waits for ours
+        try:
+            info = lab_module.up()
+        except Exception as exc:  # noqa: BLE001 - report any bring-up failure as a failure
+            if not keep:
+                lab_module.down()
+            pytest.fail(f"the lab did not come up (set PREFLIGHT_SKIP_LAB=1 to skip lab tests "
+                        f"on purpose): {type(exc).__name__}: {exc}", pytrace=False)
+        yield info
         if not keep:
             lab_module.down()
-        pytest.fail(f"the lab did not come up (set PREFLIGHT_SKIP_LAB=1 to skip lab tests on "
-                    f"purpose): {type(exc).__name__}: {exc}", pytrace=False)
-    yield info
-    if os.environ.get("PREFLIGHT_LAB_KEEP") != "1":
-        lab_module.down()
 
 
 @pytest.fixture

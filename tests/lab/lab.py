@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -223,6 +224,29 @@ def kvm_domain_type() -> str:
         return "kvm"
     except OSError:
         return "qemu"
+
+
+@contextlib.contextmanager
+def exclusive_use(wait_s: float = 1800):
+    """Hold the lab (this prefix) for a whole test session: a second pytest session on the same
+    machine waits here instead of tearing down the lab under the first one's feet."""
+    lock_path = LAB_DIR.parent / f".{LAB_DIR.name}.lock"
+    with open(lock_path, "w") as f:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise LabError(f"the lab is held by another session ({lock_path})") from None
+                time.sleep(1)
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 # ---------------------------------------------------------------------------------------------
