@@ -21,6 +21,7 @@ from typing import Callable, Optional, Protocol, Sequence
 
 from preflight.facts.gather import gather_host, unreachable_entry
 from preflight.facts.raw import FORMAT
+from preflight.facts.storage_hosts import finish_storage_hosts, start_storage_hosts
 from preflight.transport.errors import TransportError
 from preflight.transport.ssh import HostTarget, SshContext, SshSettings
 
@@ -153,12 +154,12 @@ def collect(cluster_inventory, options=None, progress: Optional[ProgressCallback
     opts = CollectOptions.coerce(options)
     progress = _safe(progress)
     if isinstance(cluster_inventory, (list, tuple)):
-        cluster_name, specs, storage = "cluster", list(cluster_inventory), []
+        cluster_name, specs, storage, storage_specs = "cluster", list(cluster_inventory), [], []
     else:
         cluster_name = getattr(cluster_inventory, "name", "cluster")
         specs = list(cluster_inventory.hosts)
-        storage = list(getattr(cluster_inventory, "storage_hosts", None) or [])
-        storage = [getattr(s, "name", s) for s in storage]
+        storage_specs = list(getattr(cluster_inventory, "storage_hosts", None) or [])
+        storage = [getattr(s, "name", s) for s in storage_specs]
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ValueError("duplicate host names in the inventory")
@@ -171,8 +172,9 @@ def collect(cluster_inventory, options=None, progress: Optional[ProgressCallback
     sessions: dict = {}
     try:
         entries: dict = {}
-        with ThreadPoolExecutor(max_workers=max(1, min(opts.workers, len(specs) or 1)),
+        with ThreadPoolExecutor(max_workers=max(1, min(opts.workers, len(specs) + len(storage_specs) or 1)),
                                 thread_name_prefix="gather") as pool:
+            storage_futures = start_storage_hosts(pool, ctx, storage_specs, opts, progress)
             futures = {spec.name: pool.submit(_gather_one, ctx, spec, opts, progress) for spec in specs}
             for name, fut in futures.items():
                 try:
@@ -182,6 +184,8 @@ def collect(cluster_inventory, options=None, progress: Optional[ProgressCallback
                 sessions[name] = session
                 entries[name] = entry
         record["hosts"] = {name: entries[name] for name in names}       # inventory order
+        record["storage_hosts_facts"] = finish_storage_hosts(storage_futures, sessions, record["hosts"],
+                                                             opts, progress)
         if opts.pairs and sum(1 for e in entries.values() if e.get("reachable")) > 1:
             from preflight.facts.pairs import run_pairs
             if progress:

@@ -13,7 +13,7 @@ from typing import Optional
 from lxml import etree
 
 from preflight.facts.models import (CpuFeature, Disk, DiskHost, Domain, Filesystem, GuestCpu,
-                                    GuestInterface, HostDevice, Shmem)
+                                    GuestInterface, HostDevice, Shmem, Tpm)
 from preflight.facts.xmlsafe import parse_xml, text_of
 
 _MEMORY_UNITS = {"b": 1 / 1024, "bytes": 1 / 1024, "k": 1, "kib": 1, "kb": 1000 / 1024,
@@ -60,6 +60,31 @@ def _disk_hosts(source) -> tuple:
     return tuple(hosts)
 
 
+def _source_label(store_type: str, source) -> Optional[str]:
+    if source is None:
+        return None
+    if store_type == "network":
+        host = source.find("host")
+        server = host.get("name") if host is not None else "?"
+        return f"{source.get('protocol') or '?'}://{server}/{source.get('name') or ''}"
+    if store_type == "volume":
+        return f"pool {source.get('pool')} volume {source.get('volume')}"
+    return source.get("file") or source.get("dev") or source.get("dir")
+
+
+def _backing_chain(elem) -> Optional[tuple]:
+    """The <backingStore> chain of a disk as libvirt recorded it (live XML): None when the XML
+    says nothing, () when it says the chain ends at the top image."""
+    store = elem.find("backingStore")
+    if store is None:
+        return None
+    chain = []
+    while store is not None and (store.get("type") or store.find("source") is not None):
+        chain.append(_source_label(store.get("type") or "file", store.find("source")) or "(unnamed)")
+        store = store.find("backingStore")
+    return tuple(chain)
+
+
 def parse_disk(elem) -> Disk:
     dtype = elem.get("type") or "file"
     device = elem.get("device") or "disk"
@@ -88,6 +113,7 @@ def parse_disk(elem) -> Disk:
         shareable=elem.find("shareable") is not None,
         transient=elem.find("transient") is not None,
         has_auth=has_auth, auth_secret=secret, empty=empty,
+        backing=_backing_chain(elem),
     )
 
 
@@ -212,6 +238,25 @@ def parse_shmem(elem) -> Shmem:
                  model=_attr(elem, "model", "type"))
 
 
+SWTPM_STATE_DIR = "/var/lib/libvirt/swtpm"     # libvirt's default swtpm_storage_dir (qemu.conf)
+
+
+def parse_tpm(elem, uuid: Optional[str]) -> Tpm:
+    backend = elem.find("backend")
+    btype = backend.get("type") if backend is not None else "passthrough"
+    version = backend.get("version") if backend is not None else None
+    path, persistent = None, False
+    if btype == "emulator":
+        persistent = (backend.get("persistent_state") or "no") == "yes"
+        source = backend.find("source")
+        if source is not None and source.get("path"):
+            path = source.get("path")
+        elif uuid:
+            path = f"{SWTPM_STATE_DIR}/{uuid}/" + ("tpm1.2" if version == "1.2" else "tpm2")
+    return Tpm(model=elem.get("model"), backend=btype or "?", version=version, state_path=path,
+               persistent_state=persistent)
+
+
 def parse_domain_xml(xml: str, *, name: Optional[str] = None, state: Optional[str] = None,
                      active: bool = False, persistent: bool = True) -> Domain:
     """Parse one domain's XML (as from virDomainGetXMLDesc(MIGRATABLE)). Raises ValueError."""
@@ -235,4 +280,8 @@ def parse_domain_xml(xml: str, *, name: Optional[str] = None, state: Optional[st
         filesystems=tuple(parse_filesystem(fs) for fs in devs.findall("filesystem")),
         shmems=tuple(parse_shmem(sh) for sh in devs.findall("shmem")),
         xml=etree.tostring(root, encoding="unicode"),
+        emulator=(devs.findtext("emulator") or "").strip() or None,
+        nvram=(root.findtext("os/nvram") or "").strip() or None,
+        nvram_template=_attr(root, "os/nvram", "template"),
+        tpms=tuple(parse_tpm(t, text_of(root, "uuid")) for t in devs.findall("tpm")),
     )

@@ -48,6 +48,9 @@ class Disk:
     auth_secret: Optional[str] = None  # the secret's uuid or usage name, never its value
     empty: bool = False              # a cdrom/floppy drive with no medium
     transient: bool = False          # <transient/>: libvirt refuses to migrate such a domain
+    # <backingStore> chain from the live XML: None = the XML says nothing (inactive XML, old
+    # libvirt); () = libvirt recorded that the chain ends here; else the backing files in order.
+    backing: Optional[tuple] = None  # tuple[str]: backing file paths/labels, top's backing first
 
     @property
     def label(self) -> str:
@@ -127,6 +130,10 @@ class Domain:
     filesystems: tuple = ()          # tuple[Filesystem]
     shmems: tuple = ()               # tuple[Shmem]
     error: Optional[str] = None      # set when this domain's XML could not be parsed: judge nothing
+    emulator: Optional[str] = None   # <devices><emulator>: whose QEMU capabilities apply
+    nvram: Optional[str] = None      # <os><nvram> file (UEFI variables); None = no NVRAM file
+    nvram_template: Optional[str] = None
+    tpms: tuple = ()                 # tuple[Tpm]
 
 
 @dataclass(frozen=True)
@@ -212,9 +219,21 @@ class HostFacts:
     interfaces: dict = field(default_factory=dict)   # name -> NetInterface
     networks: dict = field(default_factory=dict)     # name -> LibvirtNetwork
     migration_ports: tuple = (49152, 49215)   # qemu.conf migration_port_min/max
+    fstab: tuple = ()                         # tuple[preflight.facts.fstab.FstabEntry]
+    mount_units: tuple = ()                   # ((unit, state, mount point), ...) systemd unit files
+    qemu_user: Optional[str] = None           # qemu.conf user (or the package's built-in default)
+    qemu_group: Optional[str] = None
+    qemu_user_from: Optional[str] = None      # where qemu_user was read
+    dynamic_ownership: Optional[bool] = None
     fact_errors: dict = field(default_factory=dict)  # fact key -> why it is missing
     round_trips: int = 0
     libvirt_calls: int = 0
+    # storage: issue 3 (disk resolution, cache mode, block identity)
+    block: Optional["BlockFacts"] = None      # None = not gathered (fact key "block")
+    qemu_caps: dict = field(default_factory=dict)    # emulator path -> QemuCaps (fact key "qemu_caps")
+    pools: dict = field(default_factory=dict)        # pool name -> StoragePool (fact key "pools")
+    volumes: dict = field(default_factory=dict)      # (pool, volume) -> PoolVolume (fact key "pools")
+    disk_chains: dict = field(default_factory=dict)  # image path/URL -> DiskChain (fact key "chains")
 
     def domain(self, name: str) -> Optional[Domain]:
         return next((d for d in self.domains if d.name == name), None)
@@ -252,12 +271,153 @@ class PairFacts:
 
 
 @dataclass(frozen=True)
+class StorageHostFacts:
+    """A storage server (NFS) contacted over SSH, shell facts only (see facts.storage_hosts)."""
+
+    name: str
+    reachable: bool = True
+    error: Optional[str] = None
+    address: Optional[str] = None
+    hostname: Optional[str] = None
+    fqdn: Optional[str] = None
+    addresses: tuple = ()                        # "10.0.0.5/24", ... (ip addr, loopback left out)
+    exports: tuple = ()                          # tuple[preflight.facts.exports.NfsExport]
+    exports_from: tuple = ()                     # which files/commands the exports were read from
+    rpc_services: tuple = ()                     # rpcinfo -p: ((program, version, proto, port), ...)
+    fact_errors: dict = field(default_factory=dict)   # "exports" -> why they are unknown
+
+
+@dataclass(frozen=True)
 class ClusterFacts:
     name: str
     hosts: dict                                  # name -> HostFacts (inventory order)
     pairs: dict                                  # (source, destination) -> PairFacts
     storage_hosts: tuple = ()
+    storage: Optional[dict] = None               # name -> StorageHostFacts; None = not gathered
 
     @property
     def hypervisors(self) -> list:
         return list(self.hosts.values())
+
+
+# --- storage (issue 3) --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Tpm:
+    """One <tpm>: backend emulator (swtpm, state in a host directory) or passthrough."""
+
+    model: Optional[str] = None
+    backend: str = "emulator"        # emulator, passthrough, external
+    version: Optional[str] = None
+    state_path: Optional[str] = None  # <source type='dir' path=...> or the default swtpm state dir
+    persistent_state: bool = False
+
+
+@dataclass(frozen=True)
+class ChainImage:
+    """One image of a `qemu-img info --backing-chain` answer."""
+
+    filename: str
+    format: Optional[str] = None
+    backing: Optional[str] = None    # full-backing-filename (what QEMU opens), else backing-filename
+
+
+@dataclass(frozen=True)
+class DiskChain:
+    """The backing chain of one disk image as qemu-img saw it on the host; `error` when it failed."""
+
+    path: str
+    images: tuple = ()               # tuple[ChainImage], top first
+    error: Optional[str] = None
+
+    @property
+    def backing_files(self) -> tuple:
+        return tuple(i.filename for i in self.images[1:])
+
+
+@dataclass(frozen=True)
+class QemuCaps:
+    """Flags libvirt recorded for one QEMU binary (its capabilities cache)."""
+
+    emulator: str
+    libvirt_version: Optional[int] = None   # <selfvers>: the libvirt that probed
+    qemu_version: Optional[int] = None      # <version>: 7002022 = 7.2.22
+    drop_cache: bool = False                # <flag name='migration-file-drop-cache'/>
+    cache_file: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class StoragePool:
+    name: str
+    type: str                        # dir, fs, netfs, logical, disk, iscsi, iscsi-direct, scsi, mpath, gluster, rbd, zfs, vstorage
+    active: bool = True
+    target_path: Optional[str] = None
+    source_hosts: tuple = ()         # host names (ports dropped)
+    source_dir: Optional[str] = None
+    source_name: Optional[str] = None
+    source_devices: tuple = ()       # <device path=...>
+    source_adapter: Optional[str] = None
+    source_format: Optional[str] = None
+
+    @property
+    def source_identity(self) -> tuple:
+        """What must be equal for two hosts' pools to be the same storage."""
+        return (self.type, tuple(sorted(h.lower() for h in self.source_hosts)), self.source_dir,
+                self.source_name, tuple(sorted(self.source_devices)), self.source_adapter)
+
+
+@dataclass(frozen=True)
+class PoolVolume:
+    pool: str
+    volume: str
+    path: Optional[str] = None       # virStorageVolGetPath: file, block device or network URL
+    error: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class BlockDevice:
+    """One node of `lsblk -J` (flattened: partitions and holders included)."""
+
+    name: str
+    kname: Optional[str] = None
+    path: Optional[str] = None
+    type: Optional[str] = None       # disk, part, mpath, lvm, rom, loop, ...
+    size: Optional[str] = None
+    wwn: Optional[str] = None
+    serial: Optional[str] = None
+    vendor: Optional[str] = None
+    model: Optional[str] = None
+    tran: Optional[str] = None       # iscsi, fc, sas, sata, nvme, usb, ...
+    hctl: Optional[str] = None
+    parent: Optional[str] = None     # kname of the device this one sits on (lsblk children)
+
+
+@dataclass(frozen=True)
+class MultipathMap:
+    name: str                        # alias (mpatha) or the WWID when no alias is used
+    wwid: str
+    dm: Optional[str] = None         # dm-6
+    vendor_product: Optional[str] = None
+    size: Optional[str] = None
+    paths: tuple = ()                # path device names (sdc, sdg, ...)
+
+
+@dataclass(frozen=True)
+class IscsiSession:
+    target: str
+    portal: Optional[str] = None     # current portal ip:port
+    state: Optional[str] = None      # LOGGED_IN, FAILED, FREE
+    disks: tuple = ()                # tuple[(lun, device name)]
+
+
+@dataclass(frozen=True)
+class BlockFacts:
+    """The host's block-device inventory: who is which LUN."""
+
+    devices: dict = field(default_factory=dict)     # kname -> BlockDevice
+    by_id: dict = field(default_factory=dict)       # link name in /dev/disk/by-id -> kname
+    by_path: dict = field(default_factory=dict)     # link name in /dev/disk/by-path -> kname
+    multipath: Optional[dict] = None                # name -> MultipathMap; None = multipath not installed
+    iscsi: Optional[tuple] = None                   # tuple[IscsiSession]; None = iscsiadm not installed
+    fc_ports: dict = field(default_factory=dict)    # fc host -> port_state
+    errors: dict = field(default_factory=dict)      # part (lsblk, by-id, ...) -> why it is missing

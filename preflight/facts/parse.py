@@ -17,6 +17,9 @@ mounts          shell ``mountinfo``          HostFacts.mounts
 interfaces      shell ``ip_link``            HostFacts.interfaces (kind, master, state, mtu)
 addresses       shell ``ip_addr``            NetInterface.addresses inside HostFacts.interfaces
 qemu_conf       shell ``qemu_conf``          HostFacts.migration_ports
+fstab           shell ``fstab``              HostFacts.fstab (FstabEntry; no /etc/fstab = empty)
+mount_units     shell ``mount_units``        HostFacts.mount_units (no systemctl = empty)
+qemu_user       shell ``qemu_conf``          HostFacts.qemu_user/group, dynamic_ownership
 libvirt         libvirt lib/hv version,      HostFacts.libvirt_version, qemu_version,
                 hostname                     libvirt_hostname
 capabilities    libvirt ``capabilities``     HostFacts.host_uuid, arch, cpu_vendor, cpu_model,
@@ -25,6 +28,13 @@ domains         libvirt ``domains``          HostFacts.domains
 domain:NAME     one domain's XML             Domain(name=NAME, error=why) stays in .domains
 networks        libvirt ``networks``         HostFacts.networks
 network:NAME    one network's XML            NAME is left out of HostFacts.networks
+block           shell ``lsblk`` (+ by-id,    HostFacts.block: devices, by-id/by-path links,
+                by-path, multipath, iscsi,   multipath maps, iSCSI sessions, FC ports (only
+                fc_hosts)                    lsblk is indispensable; the rest -> block.errors)
+qemu_caps       shell ``qemu_caps``          HostFacts.qemu_caps (emulator -> QemuCaps)
+pools           libvirt ``pools``/``volumes``  HostFacts.pools, HostFacts.volumes
+pool:NAME       one pool's XML               NAME is left out of HostFacts.pools
+chains          raw ``chains`` (2nd exec)    HostFacts.disk_chains (path -> DiskChain)
 cpu             pair ``cpu``                 PairFacts.cpu (domain -> CpuVerdict)
 probes          pair ``probes``              PairFacts.probes
 resolved        pair ``resolved``            PairFacts.resolved
@@ -43,9 +53,13 @@ from preflight.facts.mountinfo import parse_mountinfo
 from preflight.facts.netlink import merge_links_and_addresses, parse_ip_addr, parse_ip_link
 from preflight.facts.qemu_conf import migration_ports
 from preflight.facts.raw import FORMAT, SHELL_FACTS
+from preflight.facts.storage_hosts import parse_host_storage_fields, parse_storage_hosts
+from preflight.facts.storage_parse import BLOCK_SHELL_KEYS, parse_storage_fields
 
 HOST_FACT_KEYS = ("hostname", "fqdn", "machine_id", "mounts", "interfaces", "addresses",
-                  "qemu_conf", "libvirt", "capabilities", "domains", "networks")
+                  "qemu_conf", "libvirt", "capabilities", "domains", "networks",
+                  "fstab", "mount_units", "qemu_user",
+                  "block", "qemu_caps", "pools", "chains")
 PAIR_FACT_KEYS = ("cpu", "probes", "resolved")
 
 # fact key -> the raw shell key it is parsed from (raw "errors" may use either name)
@@ -56,7 +70,8 @@ _SHELL_SOURCE = {"hostname": "hostname", "fqdn": "fqdn", "machine_id": "machine_
 
 # raw "errors" key -> fact key, where they differ
 _RAW_ERROR_KEYS = {**{raw: fact for fact, raw in _SHELL_SOURCE.items()},
-                   "lib_version": "libvirt", "hv_version": "libvirt"}
+                   "lib_version": "libvirt", "hv_version": "libvirt",
+                   **{raw: "block" for raw in BLOCK_SHELL_KEYS}, "volumes": "pools"}
 
 
 class RecordError(ValueError):
@@ -199,7 +214,9 @@ def parse_host(name: str, raw_host: dict) -> HostFacts:
                          **common)
     errors: dict = {}
     fields = _parse_shell(raw_host, errors)
+    fields.update(parse_host_storage_fields(raw_host, errors))   # fstab, mount_units, qemu_user
     fields.update(_parse_libvirt(raw_host, errors))
+    fields.update(parse_storage_fields(raw_host, errors))        # block, qemu_caps, pools, chains
     # Raw errors for keys parsed elsewhere or not parsed yet are kept under their fact key,
     # so that nothing is dropped silently. "hostname" is ambiguous in the raw record (shell
     # `hostname` and libvirt getHostname): both readers above already consumed it.
@@ -253,4 +270,5 @@ def parse_record(record: dict) -> ClusterFacts:
         pair = parse_pair(raw_pair)
         pairs[(pair.source, pair.destination)] = pair
     return ClusterFacts(name=record.get("cluster") or "?", hosts=hosts, pairs=pairs,
-                        storage_hosts=tuple(record.get("storage_hosts") or ()))
+                        storage_hosts=tuple(record.get("storage_hosts") or ()),
+                        storage=parse_storage_hosts(record))

@@ -60,3 +60,39 @@ def migration_ports(text: str) -> tuple:
     if not (0 < low <= high <= 65535):
         raise QemuConfError(f"invalid migration port range {low}-{high}")
     return (low, high)
+
+
+_TEMPLATE_DEFAULT = re.compile(r'^#(user|group|dynamic_ownership)\s*=\s*"?([^"\s]*)"?\s*$')
+
+
+def qemu_identity(text: str) -> dict:
+    """Who QEMU runs as: {"user", "group", "dynamic_ownership", "user_from"}.
+
+    An active ``user =`` setting wins; otherwise the packaged qemu.conf's commented
+    template line (``#user = "libvirt-qemu"``, generated from the build's qemu_user) names the
+    built-in default. Missing both: None (the caller must not guess)."""
+    text = text or ""
+    active = {}
+    for raw in text.splitlines():
+        match = _SETTING.match(_strip_comment(raw))
+        if match and match.group(1) in ("user", "group", "dynamic_ownership"):
+            value = match.group(2)
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+                value = value[1:-1]
+            active[match.group(1)] = value
+    template = {}
+    for raw in text.splitlines():
+        match = _TEMPLATE_DEFAULT.match(raw.strip())
+        if match:
+            template.setdefault(match.group(1), match.group(2))
+    user = active.get("user") or template.get("user")
+    group = active.get("group") or template.get("group")
+    dyn = active.get("dynamic_ownership", template.get("dynamic_ownership", "1"))
+    return {"user": user, "group": group,
+            "user_from": ("qemu.conf user" if "user" in active else
+                          "qemu.conf commented default (the package's built-in user)" if user else None),
+            "dynamic_ownership": str(dyn).strip() not in ("0",)}
+
+
+def is_root_user(user) -> bool:
+    return str(user).strip() in ("root", "+0", "0")

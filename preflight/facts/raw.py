@@ -24,6 +24,14 @@ plain JSON:
           "errors": {FACT_KEY: "why it could not be gathered"}
         }
       },
+      "storage_hosts_facts": {                       # absent in older records = not gathered
+        "nas": {
+          "address": "10.251.7.10", "reachable": true, "error": null, "round_trips": 1,
+          "role": "storage",                           # or "hypervisor" (an NFS server named by a mount)
+          "shell": {KEY: {"rc": 0, "out": "...", "err": ""}, ...},  # keys: STORAGE_SHELL_FACTS
+          "errors": {KEY: "why it could not be gathered"}
+        }
+      },
       "pairs": [
         {"source": "hv1", "destination": "hv2", "round_trips": 1,
          "cpu": {"vm1": {"result": "identical", "message": null}},
@@ -33,6 +41,12 @@ plain JSON:
          "errors": {}}
       ]
     }
+
+"storage_hosts_facts" (preflight.facts.storage_hosts): storage servers (and NFS servers named by
+a hypervisor's mount that are inventory hosts) contacted over SSH, shell only, no libvirt:
+/etc/exports, /etc/exports.d/*.exports, `exportfs -v`, ganesha.conf and its %includes,
+`rpcinfo -p`, addresses. A record without the key was made before this existed: checks
+reading it then say ERROR (declared storage host) or "judged from the client side only".
 
 A fact that could not be gathered is absent and named in "errors"; parsers turn that into
 HostFacts.fact_errors so that checks needing it say ERROR, never PASS.
@@ -53,6 +67,9 @@ SHELL_FACTS = {
     "nft": ["nft", "-j", "list", "ruleset"],
     "iptables": ["iptables-save"],
     "os_release": ["cat", "/etc/os-release"],
+    # systemd mount/automount unit FILES (fstab-generated ones show as "generated"); a mount
+    # made by hand has none. rc 127 = no systemctl (no systemd): then fstab/autofs only.
+    "mount_units": ["systemctl", "list-unit-files", "--type=mount,automount", "--no-legend", "--no-pager"],
 }
 
 # Facts whose absence must make the checks that read them ERROR (error keys use these names).

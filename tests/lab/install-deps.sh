@@ -13,8 +13,9 @@ packages=(
   openssh-server openssh-client
   # firewall_reject scenario
   nftables
-  # storage host: userspace NFS server + rpcbind, GlusterFS (server and FUSE client), iSCSI target
-  nfs-ganesha nfs-ganesha-vfs rpcbind glusterfs-server glusterfs-client tgt libiscsi-bin
+  # storage host: userspace NFS server + rpcbind (+ showmount from nfs-common),
+  # GlusterFS (server and FUSE client), iSCSI target (tgt) and its client tools
+  nfs-ganesha nfs-ganesha-vfs nfs-common rpcbind glusterfs-server glusterfs-client tgt libiscsi-bin
   # network namespaces, unshare/nsenter, timeout
   iproute2 util-linux coreutils procps
   # building libvirt-python from PyPI links the system libvirt

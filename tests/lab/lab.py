@@ -404,8 +404,7 @@ def sshd_config(host: str) -> str:
             f"HostKey {h / 'ssh_host_ed25519_key'}\nPidFile {h / 'sshd.pid'}\n"
             "PermitRootLogin prohibit-password\nPubkeyAuthentication yes\n"
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
-            "AcceptEnv LANG LC_*\nSubsystem sftp /usr/lib/openssh/sftp-server\n"
-            f"SetEnv PREFLIGHT_LAB_HOST={host}\n")
+            "AcceptEnv LANG LC_*\nSubsystem sftp /usr/lib/openssh/sftp-server\n")
 
 
 LIBVIRTD_CONF = """\
@@ -591,6 +590,11 @@ def setup_gluster() -> None:
     for vol in ("vol0", "vol1"):
         ssh("nas", f"gluster --mode=script volume create {vol} nas:{n / 'bricks' / vol} force"
                    f" && gluster --mode=script volume start {vol}")
+    for vol in ("vol0", "vol1"):   # a FUSE mount succeeds before the brick is up; I/O would not
+        wait_for(f"gluster {vol} brick online",
+                 lambda v=vol: "<status>1</status>" in ssh(
+                     "nas", f"gluster --mode=script volume status {v} --xml", check=False).stdout,
+                 30, 0.3)
 
 
 def mount_gluster(host: str, volume: str = "vol0") -> None:

@@ -1,0 +1,353 @@
+"""Storage servers: gathered over SSH (shell only, no libvirt) and parsed into StorageHostFacts.
+
+Who is contacted: the inventory's `storage_hosts` (in the same thread pool as the
+hypervisors), and any NFS server named by a hypervisor's mount or NFS network disk that is
+itself an inventory hypervisor (its open SSH session is reused). Each gets ONE batched exec
+of STORAGE_SHELL_FACTS (`preflight.facts.gather.gather_shell`); nothing is changed on it.
+
+Also here: the parsing of the hypervisor-side facts the storage hygiene checks read
+(fstab, systemd mount units, QEMU's user), called from `preflight.facts.parse`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from typing import Optional
+
+from preflight.facts.exports import ExportsError, merge_exports, parse_exportfs_v, parse_exports, \
+    parse_exports_dir
+from preflight.facts.fstab import FstabError, parse_fstab, parse_unit_files
+from preflight.facts.ganesha import GaneshaError, parse_ganesha
+from preflight.facts.models import StorageHostFacts
+from preflight.facts.qemu_conf import qemu_identity
+
+RAW_KEY = "storage_hosts_facts"
+_FILE_MARK = "# preflight-file: "
+
+# One batched exec per storage host. The sh -c snippets only read; their output separates
+# files by "# preflight-file: PATH" lines (a comment in both exports(5) and ganesha syntax).
+STORAGE_SHELL_FACTS = {
+    "hostname": ["hostname"],
+    "fqdn": ["hostname", "-f"],
+    "ip_addr": ["ip", "-j", "addr", "show"],
+    "exports": ["cat", "/etc/exports"],
+    "exports_d": ["sh", "-c", 'for f in /etc/exports.d/*.exports; do [ -f "$f" ] || continue; '
+                  f'printf "{_FILE_MARK}%s\\n" "$f"; cat "$f"; echo; done; exit 0'],
+    "exportfs": ["exportfs", "-v"],
+    "ganesha_conf": ["cat", "/etc/ganesha/ganesha.conf"],
+    "ganesha_includes_conf": ["sh", "-c", "f=/etc/ganesha/ganesha.conf; [ -f \"$f\" ] || exit 0; "
+                              "sed -n 's/^[[:space:]]*%include[[:space:]]*\"\\{0,1\\}\\([^\";[:space:]]*\\).*/\\1/p' "
+                              f"\"$f\" | while read -r i; do printf '{_FILE_MARK}%s\\n' \"$i\"; "
+                              "cat \"$i\"; echo; done; exit 0"],
+    "rpcinfo": ["rpcinfo", "-p"],
+}
+
+_NOT_FOUND = (127,)
+
+
+def _spec_name(spec) -> str:
+    return getattr(spec, "name", spec)
+
+
+def storage_entry(conn, *, role: str = "storage", timeout: Optional[float] = None) -> dict:
+    """The raw record entry of one storage host from an open SSH Connection (one exec)."""
+    from preflight.facts.gather import gather_shell, scrub_conf_text
+
+    shell, errors = gather_shell(conn, STORAGE_SHELL_FACTS, timeout)
+    for key in ("ganesha_conf", "ganesha_includes_conf"):
+        if key in shell:
+            shell[key]["out"] = scrub_conf_text(shell[key]["out"])
+    return {"address": conn.address, "reachable": True, "error": None, "round_trips": 1,
+            "role": role, "shell": shell, "errors": errors}
+
+
+def gather_storage_one(ctx, spec, opts, progress=None) -> tuple:
+    """(connection or None, raw entry) for one inventory storage host. Never raises."""
+    from preflight.facts.gather import unreachable_entry
+    from preflight.transport.ssh import HostTarget
+
+    name = _spec_name(spec)
+    target = HostTarget(name, getattr(spec, "address", None), getattr(spec, "port", None),
+                        getattr(spec, "user", None))
+    if progress:
+        progress(name, "connect", "storage host")
+    t0 = time.monotonic()
+    try:
+        conn = ctx.connect(target)
+    except Exception as exc:                            # noqa: BLE001 - a host never crashes the run
+        if progress:
+            progress(name, "unreachable", str(exc))
+        entry = unreachable_entry(getattr(spec, "address", None), f"{name}: {exc}")
+        entry["role"] = "storage"
+        return None, entry
+    try:
+        entry = storage_entry(conn, timeout=opts.command_timeout)
+    except Exception as exc:                            # noqa: BLE001
+        entry = {"address": conn.address, "reachable": True, "error": None, "round_trips": 1,
+                 "role": "storage", "shell": {}, "errors": {k: f"{type(exc).__name__}: {exc}"
+                                                            for k in STORAGE_SHELL_FACTS}}
+    entry["timing"] = {"gather_s": round(time.monotonic() - t0, 4)}
+    if progress:
+        progress(name, "gathered", "storage host")
+    return conn, entry
+
+
+def nfs_servers_named(hosts_raw: dict) -> set:
+    """Server names/addresses (lower case) that hypervisors' NFS mounts and NFS network disks name."""
+    from preflight.facts.mountinfo import parse_mountinfo, split_source
+
+    servers = set()
+    for entry in hosts_raw.values():
+        out = ((entry.get("shell") or {}).get("mountinfo") or {}).get("out")
+        try:
+            mounts = parse_mountinfo(out) if out else ()
+        except ValueError:
+            mounts = ()
+        for m in mounts:
+            if m.fstype in ("nfs", "nfs4"):
+                server, _ = split_source(m.source)
+                if server:
+                    servers.add(server.strip("[]"))
+                for opt in m.super_options:
+                    if opt.startswith("addr="):
+                        servers.add(opt[5:].lower())
+        for dom in (entry.get("libvirt") or {}).get("domains") or ():
+            xml = dom.get("xml") or ""
+            if "protocol='nfs'" in xml or 'protocol="nfs"' in xml:
+                try:
+                    from preflight.facts.domain_xml import parse_domain_xml
+                    parsed = parse_domain_xml(xml, name=dom.get("name") or "?")
+                except Exception:                       # noqa: BLE001 - parse errors are reported elsewhere
+                    continue
+                for disk in parsed.disks:
+                    if disk.protocol == "nfs":
+                        servers.update(h.name.lower() for h in disk.hosts if h.name)
+    return servers
+
+
+def hypervisors_serving_nfs(hosts_raw: dict, exclude: set) -> list:
+    """Inventory hypervisors named (by inventory name, hostname or address) as an NFS server."""
+    named = nfs_servers_named(hosts_raw)
+    found = []
+    for name, entry in hosts_raw.items():
+        if name in exclude or not entry.get("reachable"):
+            continue
+        ids = {name.lower(), str(entry.get("address") or "").lower()}
+        for key in ("hostname", "fqdn"):
+            out = ((entry.get("shell") or {}).get(key) or {}).get("out") or ""
+            if out.strip():
+                ids.add(out.strip().splitlines()[0].lower())
+        if ids & named:
+            found.append(name)
+    return found
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+def _out(raw: dict, key: str):
+    """(stdout, rc, err) of a shell fact, or (None, None, why) when not gathered."""
+    res = (raw.get("shell") or {}).get(key)
+    if res is None:
+        return None, None, (raw.get("errors") or {}).get(key) or "not gathered"
+    return res.get("out") or "", res.get("rc"), (res.get("err") or "").strip()
+
+
+def _missing_file(rc, err) -> bool:
+    return rc == 1 and "No such file" in (err or "")
+
+
+def _addresses(text: str) -> tuple:
+    import json
+    addrs = []
+    for link in json.loads(text or "[]"):
+        for info in link.get("addr_info") or ():
+            local = info.get("local")
+            if not local:
+                continue
+            ip = ipaddress.ip_address(local.split("%")[0])
+            if ip.is_loopback:
+                continue
+            addrs.append(f"{local}/{info.get('prefixlen', 32 if ip.version == 4 else 128)}")
+    return tuple(addrs)
+
+
+def _split_files(text: str) -> list:
+    files, name, chunk = [], None, []
+    for line in (text or "").splitlines():
+        if line.startswith(_FILE_MARK):
+            if name is not None:
+                files.append((name, "\n".join(chunk)))
+            name, chunk = line[len(_FILE_MARK):].strip(), []
+        else:
+            chunk.append(line)
+    if name is not None:
+        files.append((name, "\n".join(chunk)))
+    return files
+
+
+def parse_storage_host(name: str, raw: dict) -> StorageHostFacts:
+    raw = raw or {}
+    if not raw.get("reachable", False):
+        why = raw.get("error") or "host was not reached"
+        return StorageHostFacts(name=name, reachable=False, error=why, address=raw.get("address"),
+                                fact_errors={"exports": f"storage host unreachable: {why}"})
+    errors: dict = {}
+    fields: dict = {}
+    for key in ("hostname", "fqdn"):
+        out, rc, _ = _out(raw, key)
+        if rc == 0 and out.strip():
+            fields[key] = out.strip().splitlines()[0]
+    out, rc, err = _out(raw, "ip_addr")
+    if rc == 0:
+        try:
+            fields["addresses"] = _addresses(out)
+        except ValueError as exc:
+            errors["addresses"] = f"could not parse ip addr: {exc}"
+    else:
+        errors["addresses"] = f"`ip -j addr show`: {err or 'not gathered'}"
+
+    exports, sources, problems = [], [], []
+    # knfsd: the live table (exportfs -v) when the command exists, else the files.
+    live, rc_live, err_live = _out(raw, "exportfs")
+    etc, rc_etc, err_etc = _out(raw, "exports")
+    etc_d, rc_d, err_d = _out(raw, "exports_d")
+    try:
+        if rc_live == 0 and live.strip():
+            exports += parse_exportfs_v(live)
+            sources.append("exportfs -v")
+        else:
+            if rc_etc == 0:
+                exports += parse_exports(etc, "/etc/exports")
+                sources.append("/etc/exports")
+            elif rc_etc is None or not _missing_file(rc_etc, err_etc):
+                problems.append(f"/etc/exports: {err_etc or f'exit {rc_etc}'}")
+            if rc_d == 0:
+                exports += parse_exports_dir(etc_d)
+                if etc_d.strip():
+                    sources.append("/etc/exports.d/*.exports")
+            else:
+                problems.append(f"/etc/exports.d: {err_d or f'exit {rc_d}'}")
+    except ExportsError as exc:
+        problems.append(f"could not parse the knfsd exports: {exc}")
+    conf, rc_g, err_g = _out(raw, "ganesha_conf")
+    inc, rc_i, err_i = _out(raw, "ganesha_includes_conf")
+    if rc_g == 0:
+        texts = [("/etc/ganesha/ganesha.conf", conf)]
+        if rc_i == 0:
+            texts += _split_files(inc)
+        else:
+            problems.append(f"ganesha %include files: {err_i or f'exit {rc_i}'}")
+        try:
+            exports += parse_ganesha(texts)
+            sources.append("/etc/ganesha/ganesha.conf" + (" (+%include)" if len(texts) > 1 else ""))
+        except (GaneshaError, ValueError) as exc:
+            problems.append(f"could not parse ganesha.conf: {exc}")
+    elif rc_g is None or not _missing_file(rc_g, err_g):
+        problems.append(f"/etc/ganesha/ganesha.conf: {err_g or f'exit {rc_g}'}")
+    if problems:
+        errors["exports"] = "; ".join(problems)[:500]
+    elif not sources:
+        errors["exports"] = ("no NFS export configuration found (no /etc/exports, exports.d, "
+                             "exportfs or /etc/ganesha/ganesha.conf)")
+    servers = {e.server for e in exports}
+    if len(servers) > 1 and "exports" not in errors:
+        errors["exports"] = ("both knfsd exports and an nfs-ganesha config exist: cannot tell which "
+                             "one serves port 2049")
+    rpc, rc_r, _ = _out(raw, "rpcinfo")
+    rpc_services = ()
+    if rc_r == 0:
+        rows = []
+        for line in rpc.splitlines()[1:]:
+            f = line.split()
+            if len(f) >= 4 and f[0].isdigit():
+                rows.append((f[4] if len(f) > 4 else f[0], f[1], f[2], int(f[3])))
+        rpc_services = tuple(rows)
+    return StorageHostFacts(name=name, reachable=True, address=raw.get("address"),
+                            exports=merge_exports(exports), exports_from=tuple(sources),
+                            rpc_services=rpc_services, fact_errors=errors, **fields)
+
+
+def parse_storage_hosts(record: dict) -> Optional[dict]:
+    """name -> StorageHostFacts; None when the record predates storage-host gathering."""
+    raw = record.get(RAW_KEY)
+    if raw is None:
+        return None
+    return {name: parse_storage_host(name, entry) for name, entry in raw.items()}
+
+
+def parse_host_storage_fields(raw_host: dict, errors: dict) -> dict:
+    """Hypervisor facts for the mount hygiene / NFS checks: fstab, mount_units, qemu_user."""
+    fields: dict = {}
+    out, rc, err = _out(raw_host, "fstab")
+    if out is None:
+        errors["fstab"] = f"`cat /etc/fstab` was not gathered: {err}"
+    elif rc == 0 or _missing_file(rc, err):
+        try:
+            fields["fstab"] = parse_fstab(out if rc == 0 else "")
+        except FstabError as exc:
+            errors["fstab"] = str(exc)
+    else:
+        errors["fstab"] = f"`cat /etc/fstab` exited {rc}: {err[:300]}"
+    out, rc, err = _out(raw_host, "mount_units")
+    if out is None:
+        errors["mount_units"] = f"systemd mount units were not gathered: {err}"
+    elif rc == 0:
+        fields["mount_units"] = parse_unit_files(out)
+    elif rc in _NOT_FOUND:
+        fields["mount_units"] = ()          # no systemctl: no systemd units can exist
+    else:
+        errors["mount_units"] = f"`systemctl list-unit-files` exited {rc}: {err[:300]}"
+    out, rc, err = _out(raw_host, "qemu_conf")
+    if out is not None and rc == 0:
+        ident = qemu_identity(out)
+        if ident["user"]:
+            fields.update(qemu_user=ident["user"], qemu_group=ident["group"],
+                          qemu_user_from=ident["user_from"], dynamic_ownership=ident["dynamic_ownership"])
+        else:
+            errors["qemu_user"] = ("qemu.conf sets no `user` and has no commented default line: the "
+                                   "built-in user of this libvirt build is unknown")
+    else:
+        errors["qemu_user"] = f"/etc/libvirt/qemu.conf unavailable: {err or rc}"
+    return fields
+
+
+# --- called from preflight.facts.collect -------------------------------------------------------
+
+def start_storage_hosts(pool, ctx, specs, opts, progress=None) -> dict:
+    """Submit every inventory storage host to the gather pool (beside the hypervisors)."""
+    return {_spec_name(spec): pool.submit(gather_storage_one, ctx, spec, opts, progress) for spec in specs}
+
+
+def finish_storage_hosts(futures: dict, sessions: dict, hosts_raw: dict, opts, progress=None) -> dict:
+    """Wait for the storage hosts, close their connections, then run the storage exec on any
+    hypervisor that a mount or NFS disk names as its NFS server (reusing its session)."""
+    from preflight.facts.gather import unreachable_entry
+
+    out: dict = {}
+    for name, fut in futures.items():
+        conn = None
+        try:
+            conn, entry = fut.result()
+        except Exception as exc:                        # noqa: BLE001
+            entry = unreachable_entry(None, f"{name}: {type(exc).__name__}: {exc}")
+            entry["role"] = "storage"
+        finally:
+            if conn is not None:
+                try:
+                    conn.close()
+                except Exception:                       # noqa: BLE001
+                    pass
+        out[name] = entry
+    for name in hypervisors_serving_nfs(hosts_raw, exclude=set(out)):
+        session = sessions.get(name)
+        if session is None or session.conn is None:
+            continue
+        try:
+            out[name] = storage_entry(session.conn, role="hypervisor", timeout=opts.command_timeout)
+            hosts_raw[name]["round_trips"] = (hosts_raw[name].get("round_trips") or 0) + 1
+        except Exception as exc:                        # noqa: BLE001
+            out[name] = {"address": hosts_raw[name].get("address"), "reachable": True, "error": None,
+                         "round_trips": 1, "role": "hypervisor", "shell": {},
+                         "errors": {k: f"{type(exc).__name__}: {exc}" for k in STORAGE_SHELL_FACTS}}
+    return out
