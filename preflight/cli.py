@@ -221,12 +221,17 @@ def list_checks() -> None:
     except RegistryError as exc:
         _die(str(exc), EXIT_USAGE)
         return
+    rows = [(s.id, s.category, s.severity.value, s.scope.value, s.title, s.origin) for s in registry.all()]
+    if not sys.stdout.isatty():
+        # Piped: whole lines, tab-separated, nothing truncated to a terminal width.
+        for row in rows:
+            typer.echo("\t".join(row))
+        return
     table = Table(box=None, pad_edge=False, show_edge=False)
     for col in ("id", "category", "severity", "scope", "title", "origin"):
         table.add_column(col)
-    for spec in registry.all():
-        table.add_row(spec.id, spec.category, spec.severity.value, spec.scope.value, spec.title,
-                      spec.origin)
+    for row in rows:
+        table.add_row(*row)
     Console(highlight=False).print(table)
 
 

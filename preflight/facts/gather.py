@@ -1,11 +1,15 @@
-"""Gather one host's raw facts (see `preflight.facts.raw`): one batched exec + libvirt calls.
+"""Gather one host's raw facts (see `preflight.facts.raw`): two batched execs + libvirt calls.
 
 Shell facts: ONE exec of a generated POSIX sh script on stdin (`sh -s`) that runs each argv of
 `SHELL_FACTS` with its own rc/stdout/stderr captured, separated by a random marker, parsed
 back into `{"rc", "out", "err"}` per key.
 
 libvirt facts: through a `LibvirtBridge` on the same SSH connection, every call time-bounded
-and counted.
+and counted (storage pools, and the volumes domains reference, included).
+
+Backing chains: a SECOND (and last) batched exec, after libvirt, because it needs the domain
+list: `qemu-img info --backing-chain -U --output=json IMAGE` for every image (see
+`chain_targets`). No more execs per host, whatever the number of disks.
 
 Secrets are scrubbed here, before anything is stored: recordings go to disk and reports.
 A fact that fails goes into "errors" with why; a host is never crashed as a whole.
@@ -22,7 +26,7 @@ from preflight.facts.raw import SHELL_FACTS
 from preflight.transport.errors import TransportError
 
 __all__ = [
-    "gather_host", "gather_shell", "gather_libvirt", "unreachable_entry",
+    "gather_host", "gather_shell", "gather_libvirt", "gather_chains", "chain_targets", "unreachable_entry",
     "build_facts_script", "parse_facts_output",
     "scrub_domain_xml", "scrub_conf_text", "scrub_mount_options", "scrub_shell_fact",
     "DOMAIN_STATES", "MASK",
@@ -288,7 +292,131 @@ def gather_libvirt(bridge, errors: dict) -> dict:
             networks.append(entry)
         del nets
         out["networks"] = networks
+    _gather_pools(bridge, out, errors)
     return out
+
+
+MAX_VOLUMES = 256          # referenced volumes looked up per host (each costs 2 calls)
+
+
+def _referenced_volumes(domains) -> list:
+    """(pool, volume) pairs named by <disk type='volume'> in the gathered domain XMLs."""
+    from lxml import etree
+    seen = []
+    for dom in domains or ():
+        if not dom.get("xml"):
+            continue
+        try:
+            root = etree.fromstring(dom["xml"].encode(), etree.XMLParser(resolve_entities=False, no_network=True))
+        except etree.XMLSyntaxError:
+            continue
+        for src in root.findall("devices/disk[@type='volume']/source"):
+            ref = (src.get("pool"), src.get("volume"))
+            if all(ref) and ref not in seen:
+                seen.append(ref)
+    return seen
+
+
+def _gather_pools(bridge, out: dict, errors: dict) -> None:
+    """Storage pools (name, active, XML) and the path of every volume a domain references."""
+    conn = bridge.conn
+    try:
+        pool_objs = bridge.call("listAllStoragePools", conn.listAllStoragePools, 0)
+    except TransportError as exc:
+        errors["pools"] = str(exc)
+        return
+    pools, by_name = [], {}
+    for pool in pool_objs:
+        entry: dict = {}
+        try:
+            entry["name"] = bridge.call("pool.name", pool.name)
+            entry["active"] = bool(bridge.call("pool.isActive", pool.isActive))
+            entry["xml"] = bridge.call("pool.XMLDesc", pool.XMLDesc, 0)
+            by_name[entry["name"]] = pool
+        except TransportError as exc:
+            errors[f"pool:{entry.get('name', '?')}"] = str(exc)
+            entry.setdefault("name", "?")
+            entry.setdefault("xml", None)
+        pools.append(entry)
+    out["pools"] = pools
+    volumes = []
+    for pool_name, vol_name in _referenced_volumes(out.get("domains"))[:MAX_VOLUMES]:
+        entry = {"pool": pool_name, "volume": vol_name, "path": None, "error": None}
+        pool = by_name.get(pool_name)
+        if pool is None:
+            entry["error"] = f"no storage pool named {pool_name!r} on this host"
+        else:
+            try:
+                vol = bridge.call("pool.storageVolLookupByName", pool.storageVolLookupByName, vol_name)
+                entry["path"] = bridge.call("volume.path", vol.path)
+                del vol
+            except TransportError as exc:
+                entry["error"] = str(exc)
+        volumes.append(entry)
+    out["volumes"] = volumes
+    del pool_objs, by_name
+
+
+# --- the second exec: backing chains ------------------------------------------------------
+
+QEMU_IMG_INFO = ["qemu-img", "info", "--backing-chain", "-U", "--output=json"]
+_CHAIN_FORMATS = ("qcow2", "qcow", "qed", "vmdk", "cow")
+
+
+def chain_targets(libvirt_facts: dict) -> list:
+    """Every image whose backing chain is asked for: file disks (cdrom/floppy images too) of
+    every domain, file-backed volumes (their path), and nfs/gluster network disks without
+    <auth> in a format that can have a backing file (as the URL qemu-img understands)."""
+    from lxml import etree
+    vol_paths = {(v.get("pool"), v.get("volume")): v.get("path") for v in libvirt_facts.get("volumes") or ()}
+    targets: list = []
+
+    def add(t):
+        if t and t not in targets:
+            targets.append(t)
+    for dom in libvirt_facts.get("domains") or ():
+        if not dom.get("xml"):
+            continue
+        try:
+            root = etree.fromstring(dom["xml"].encode(), etree.XMLParser(resolve_entities=False, no_network=True))
+        except etree.XMLSyntaxError:
+            continue
+        for disk in root.findall("devices/disk"):
+            src, drv = disk.find("source"), disk.find("driver")
+            if src is None:
+                continue
+            fmt = drv.get("type") if drv is not None else None
+            dtype = disk.get("type") or "file"
+            if dtype == "file":
+                add(src.get("file"))
+            elif dtype == "volume":
+                path = vol_paths.get((src.get("pool"), src.get("volume")))
+                if path and path.startswith("/") and not path.startswith("/dev/"):
+                    add(path)
+            elif dtype == "network" and fmt in _CHAIN_FORMATS and disk.find("auth") is None \
+                    and src.find("auth") is None and src.get("protocol") in ("nfs", "gluster"):
+                host = src.find("host")
+                if host is not None and host.get("name") and src.get("name"):
+                    add(f"{src.get('protocol')}://{host.get('name')}/{src.get('name').lstrip('/')}")
+    return targets
+
+
+def gather_chains(conn, targets: list, timeout: Optional[float] = None) -> tuple:
+    """ONE exec for all targets -> ({target: {"rc","out","err"}}, error or None)."""
+    if not targets:
+        return {}, None
+    keys = {f"chain_{i}": QEMU_IMG_INFO + [t] for i, t in enumerate(targets)}
+    marker = "PFM" + secrets.token_hex(12)
+    try:
+        res = conn.run_script(build_facts_script(keys, marker), timeout=timeout)
+    except TransportError as exc:
+        return {}, f"batched qemu-img info failed: {exc}"
+    got, missing = parse_facts_output(res.stdout_bytes, marker, keys.keys())
+    chains = {}
+    for i, target in enumerate(targets):
+        key = f"chain_{i}"
+        chains[target] = got.get(key) or {"rc": -1, "out": "", "err": missing.get(key, "no output")}
+    return chains, None
 
 
 # --- one host -----------------------------------------------------------------------------
@@ -337,6 +465,15 @@ def gather_host(conn, *, bridge=None, libvirt_timeout: float = 30.0, shell_timeo
         entry["libvirt_calls"] = bridge.calls
         if own:
             bridge.close()
+    if "domains" in (entry["libvirt"] or {}):
+        note("chains")
+        chains, why = gather_chains(conn, chain_targets(entry["libvirt"]), shell_timeout)
+        if why:
+            entry["errors"]["chains"] = why
+        else:
+            entry["chains"] = chains
+    else:
+        entry["errors"].setdefault("chains", "not attempted: the domain list is unavailable")
     entry["round_trips"] = conn.round_trips
     note("gathered")
     return entry

@@ -48,6 +48,13 @@ a hypervisor's mount that are inventory hosts) contacted over SSH, shell only, n
 `rpcinfo -p`, addresses. A record without the key was made before this existed: checks
 reading it then say ERROR (declared storage host) or "judged from the client side only".
 
+"chains" (storage.shared): the host's SECOND and last exec, run after the libvirt facts because
+it needs the domain list: `qemu-img info --backing-chain -U --output=json IMAGE` for every file
+image (and unauthenticated nfs/gluster network image) of every domain and file pool volume,
+batched like the shell facts: {IMAGE: {"rc", "out", "err"}}. The libvirt part also carries
+"pools": [{"name", "active", "xml"}] and "volumes": [{"pool", "volume", "path", "error"}] (only
+volumes a domain references). Records without these keys replay with the facts missing.
+
 A fact that could not be gathered is absent and named in "errors"; parsers turn that into
 HostFacts.fact_errors so that checks needing it say ERROR, never PASS.
 """
@@ -70,6 +77,17 @@ SHELL_FACTS = {
     # systemd mount/automount unit FILES (fstab-generated ones show as "generated"); a mount
     # made by hand has none. rc 127 = no systemctl (no systemd): then fstab/autofs only.
     "mount_units": ["systemctl", "list-unit-files", "--type=mount,automount", "--no-legend", "--no-pager"],
+    # block storage identity (storage.block_identity): rc 127 = tool not installed
+    "lsblk": ["lsblk", "-J", "-o", "NAME,KNAME,PATH,TYPE,SIZE,WWN,SERIAL,VENDOR,MODEL,TRAN,HCTL"],
+    "disk_by_id": ["ls", "-l", "/dev/disk/by-id"],
+    "disk_by_path": ["ls", "-l", "/dev/disk/by-path"],
+    "multipath": ["multipath", "-ll"],
+    "iscsi_sessions": ["iscsiadm", "-m", "session", "-P", "3"],
+    "fc_hosts": ["sh", "-c", "for f in /sys/class/fc_host/*/port_state; do "
+                             "[ -r \"$f\" ] && printf '%s %s\\n' \"$f\" \"$(cat \"$f\")\"; done; exit 0"],
+    # libvirt's QEMU capabilities cache (storage.cache_mode): the migration-file-drop-cache flag
+    "qemu_caps": ["sh", "-c", "grep -H -e '<emulator>' -e '<selfvers>' -e '<version>' "
+                              "-e 'migration-file-drop-cache' /var/cache/libvirt/qemu/capabilities/*.xml"],
 }
 
 # Facts whose absence must make the checks that read them ERROR (error keys use these names).

@@ -25,6 +25,24 @@ from preflight.facts.qemu_conf import qemu_identity
 RAW_KEY = "storage_hosts_facts"
 _FILE_MARK = "# preflight-file: "
 
+GANESHA_SCRIPT = r"""
+f=/etc/ganesha/ganesha.conf; run=no
+for p in /proc/[0-9]*; do
+  [ -r "$p/cmdline" ] || continue
+  set -f; set -- $(tr '\000' ' ' < "$p/cmdline" 2>/dev/null); set +f
+  case "${1:-}" in *ganesha.nfsd) ;; *) continue ;; esac
+  run=yes
+  while [ $# -gt 1 ]; do [ "$1" = -f ] && f=$2; shift; done
+done
+printf '# preflight-ganesha-running: %s\n' "$run"
+[ -f "$f" ] || exit 0
+printf '# preflight-file: %s\n' "$f"; cat "$f"; echo
+sed -n 's/^[[:space:]]*%include[[:space:]]*"\{0,1\}\([^";[:space:]]*\).*/\1/p' "$f" | while read -r i; do
+  printf '# preflight-file: %s\n' "$i"; cat "$i"; echo
+done
+exit 0
+"""
+
 # One batched exec per storage host. The sh -c snippets only read; their output separates
 # files by "# preflight-file: PATH" lines (a comment in both exports(5) and ganesha syntax).
 STORAGE_SHELL_FACTS = {
@@ -35,11 +53,9 @@ STORAGE_SHELL_FACTS = {
     "exports_d": ["sh", "-c", 'for f in /etc/exports.d/*.exports; do [ -f "$f" ] || continue; '
                   f'printf "{_FILE_MARK}%s\\n" "$f"; cat "$f"; echo; done; exit 0'],
     "exportfs": ["exportfs", "-v"],
-    "ganesha_conf": ["cat", "/etc/ganesha/ganesha.conf"],
-    "ganesha_includes_conf": ["sh", "-c", "f=/etc/ganesha/ganesha.conf; [ -f \"$f\" ] || exit 0; "
-                              "sed -n 's/^[[:space:]]*%include[[:space:]]*\"\\{0,1\\}\\([^\";[:space:]]*\\).*/\\1/p' "
-                              f"\"$f\" | while read -r i; do printf '{_FILE_MARK}%s\\n' \"$i\"; "
-                              "cat \"$i\"; echo; done; exit 0"],
+    # The config the RUNNING ganesha.nfsd reads (its -f argument; default
+    # /etc/ganesha/ganesha.conf), then each file it %includes (one level).
+    "ganesha_conf": ["sh", "-c", GANESHA_SCRIPT],
     "rpcinfo": ["rpcinfo", "-p"],
 }
 
@@ -55,9 +71,8 @@ def storage_entry(conn, *, role: str = "storage", timeout: Optional[float] = Non
     from preflight.facts.gather import gather_shell, scrub_conf_text
 
     shell, errors = gather_shell(conn, STORAGE_SHELL_FACTS, timeout)
-    for key in ("ganesha_conf", "ganesha_includes_conf"):
-        if key in shell:
-            shell[key]["out"] = scrub_conf_text(shell[key]["out"])
+    if "ganesha_conf" in shell:
+        shell["ganesha_conf"]["out"] = scrub_conf_text(shell["ganesha_conf"]["out"])
     return {"address": conn.address, "reachable": True, "error": None, "round_trips": 1,
             "role": role, "shell": shell, "errors": errors}
 
@@ -231,20 +246,25 @@ def parse_storage_host(name: str, raw: dict) -> StorageHostFacts:
     except ExportsError as exc:
         problems.append(f"could not parse the knfsd exports: {exc}")
     conf, rc_g, err_g = _out(raw, "ganesha_conf")
-    inc, rc_i, err_i = _out(raw, "ganesha_includes_conf")
     if rc_g == 0:
-        texts = [("/etc/ganesha/ganesha.conf", conf)]
-        if rc_i == 0:
-            texts += _split_files(inc)
-        else:
-            problems.append(f"ganesha %include files: {err_i or f'exit {rc_i}'}")
-        try:
-            exports += parse_ganesha(texts)
-            sources.append("/etc/ganesha/ganesha.conf" + (" (+%include)" if len(texts) > 1 else ""))
-        except (GaneshaError, ValueError) as exc:
-            problems.append(f"could not parse ganesha.conf: {exc}")
-    elif rc_g is None or not _missing_file(rc_g, err_g):
-        problems.append(f"/etc/ganesha/ganesha.conf: {err_g or f'exit {rc_g}'}")
+        running = "# preflight-ganesha-running: yes" in conf
+        texts = _split_files(conf)
+        knfsd_found = bool(exports)
+        if texts and (running or not knfsd_found):
+            try:
+                exports += parse_ganesha(texts)
+                sources.append(texts[0][0] + (f" (+{len(texts) - 1} %include)" if len(texts) > 1 else "")
+                               + ("" if running else " (ganesha.nfsd not running)"))
+            except (GaneshaError, ValueError) as exc:
+                problems.append(f"could not parse {texts[0][0]}: {exc}")
+            if running and knfsd_found:
+                exports = [e for e in exports if e.server == "ganesha"]
+                sources = [x for x in sources if x.startswith(texts[0][0])]
+                sources.append("knfsd exports ignored: ganesha.nfsd is running")
+        elif texts:
+            sources.append(f"{texts[0][0]} ignored: ganesha.nfsd not running")
+    else:
+        problems.append(f"ganesha config: {err_g or f'exit {rc_g}'}")
     if problems:
         errors["exports"] = "; ".join(problems)[:500]
     elif not sources:
