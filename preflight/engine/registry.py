@@ -133,11 +133,6 @@ def _validate(spec: CheckSpec) -> None:
         raise RegistryError(f"check {spec.id!r} ({spec.func.__module__}): " + "; ".join(problems))
 
 
-# Checks declared with @check land here when their module is imported; discovery moves them
-# into a Registry. Kept as a list (not a registry) so a module imported twice is caught as a duplicate.
-_DECLARED: list = []
-
-
 def check(*, id: str, title: str, category: str, severity: Severity, scope: Scope,
           remediation: str, rationale: str, verifies: str, references=(), requires=(),
           roles=("source", "destination")):
@@ -149,8 +144,8 @@ def check(*, id: str, title: str, category: str, severity: Severity, scope: Scop
                          verifies=verifies.strip(), references=tuple(references),
                          requires=tuple(requires), roles=tuple(roles))
         _validate(spec)
+        # Discovery finds checks by this attribute on a module's functions; no global state.
         func.__preflight_check__ = spec
-        _DECLARED.append(spec)
         return func
 
     return wrap

@@ -1,0 +1,179 @@
+"""Shared by the NFS checks: which NFS export a disk uses, on which storage host, and who asks.
+
+Not a check module (discovery skips _names).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import posixpath
+from dataclasses import dataclass
+from typing import Optional
+
+from preflight.engine.registry import skipped, undecided
+from preflight.facts.exports import admit, covering_export
+from preflight.facts.mountinfo import find_mount, split_source
+
+from ._common import where
+
+NFS_FS_TYPES = ("nfs", "nfs4")
+# QEMU's own NFS client (block/nfs.c, libnfs) speaks NFSv3 only.
+QEMU_NFS_VERSION = "3"
+
+
+@dataclass(frozen=True)
+class NfsUse:
+    """How one host reaches one disk over NFS."""
+
+    server: str                       # as the mount source / disk <host name> says
+    path: str                         # the path the client asks the server for
+    version: Optional[str]            # "3", "4.2", ... (None = unknown)
+    via: str                          # "mount nas:/vol0 at /srv/vmstore" or "QEMU's NFS client"
+    server_addr: Optional[str] = None  # mount option addr=
+    client_addr: Optional[str] = None  # mount option clientaddr= (NFSv4)
+
+
+def _opt(mount, key):
+    for o in mount.super_options + mount.options:
+        if o.startswith(key + "="):
+            return o.split("=", 1)[1]
+    return None
+
+
+def nfs_use(disk, host) -> Optional[NfsUse]:
+    """The NFS use of `disk` on `host`, or None when the disk is not on NFS there."""
+    if disk.type == "network" and disk.protocol == "nfs" and disk.hosts:
+        return NfsUse(server=disk.hosts[0].name, path="/" + (disk.name or "").lstrip("/"),
+                      version=QEMU_NFS_VERSION, via="QEMU's own NFS client (NFSv3)")
+    if disk.type in ("file", "dir") and disk.path:
+        m = find_mount(host.mounts, disk.path)
+        if m is None or m.fstype not in NFS_FS_TYPES:
+            return None
+        server, export = split_source(m.source)
+        rel = posixpath.relpath(posixpath.normpath(disk.path), m.mountpoint)
+        path = posixpath.normpath(posixpath.join(export, m.root.lstrip("/"), "" if rel == "." else rel))
+        version = _opt(m, "vers") or ("4" if m.fstype == "nfs4" else None)
+        return NfsUse(server=(server or "?").strip("[]"), path=path, version=version,
+                      via=f"{m.fstype} mount {m.source} at {m.mountpoint}",
+                      server_addr=_opt(m, "addr"), client_addr=_opt(m, "clientaddr"))
+    return None
+
+
+def _ids(sh) -> set:
+    ids = {sh.name.lower()}
+    for n in (sh.hostname, sh.fqdn, sh.address):
+        if n:
+            ids.add(n.lower())
+            ids.add(n.lower().split(".")[0]) if not _ip(n) else None
+    ids.update(a.split("/")[0] for a in sh.addresses)
+    return ids
+
+
+def _ip(text):
+    try:
+        return ipaddress.ip_address(str(text).strip("[]"))
+    except ValueError:
+        return None
+
+
+def storage_host(cluster, use: NfsUse):
+    """(StorageHostFacts, None) for the inventory storage host serving `use`, or (None, Finding)
+    when it cannot be judged from the server side."""
+    server = use.server.lower().rstrip(".")
+    keys = {server, server.split(".")[0] if not _ip(server) else server}
+    if use.server_addr:
+        keys.add(use.server_addr.lower())
+    declared = {n.lower() for n in cluster.storage_hosts}
+    if cluster.storage is None:
+        if keys & declared:
+            return None, undecided(f"{use.server} is an inventory storage host but its exports were not "
+                                   "gathered (recording made before storage hosts were contacted)",
+                                   observed="no storage_hosts_facts in the record",
+                                   expected="the storage host's export table")
+        return None, skipped(f"NFS server {use.server} is not in the inventory (or was not gathered): "
+                             "judged from the client side only (storage.shared)")
+    for sh in cluster.storage.values():
+        if keys & _ids(sh):
+            return sh, None
+    return None, skipped(f"NFS server {use.server} is not in the inventory: judged from the client side "
+                         "only (storage.shared); add it to storage_hosts to check its exports")
+
+
+def client_addresses(host, sh, use: NfsUse) -> tuple:
+    """(addresses, how they were chosen): clientaddr= when the mount says it, else the host's
+    addresses on a subnet of the server, else all its non-loopback addresses (routing unknown)."""
+    if use.client_addr and _ip(use.client_addr):
+        return (use.client_addr,), "clientaddr= of the mount"
+    servers = [ip for ip in (_ip(a.split("/")[0]) for a in sh.addresses) if ip]
+    if use.server_addr and _ip(use.server_addr):
+        servers.append(_ip(use.server_addr))
+    mine, near = [], []
+    for iface in host.interfaces.values():
+        for a in iface.addresses:
+            try:
+                net = ipaddress.ip_interface(a)
+            except ValueError:
+                continue
+            if net.ip.is_loopback or net.ip.is_link_local:
+                continue
+            mine.append(str(net.ip))
+            if any(s.version == net.version and s in net.network for s in servers):
+                near.append(str(net.ip))
+    if near:
+        return tuple(near), f"{host.name}'s address on {sh.name}'s subnet"
+    return tuple(mine), f"all of {host.name}'s addresses (none shares a subnet with {sh.name}: routing unknown)"
+
+
+def client_names(host) -> tuple:
+    return tuple(n for n in (host.name, host.hostname, host.fqdn, host.libvirt_hostname) if n)
+
+
+def resolve(disk, host, cluster):
+    """For one disk as `host` would open it: (info dict, None) or (None, Finding).
+
+    info: use, sh (StorageHostFacts), export, server_path, admissions [(address, Admission)],
+    addr_how, names, ev (evidence kwargs)."""
+    use = nfs_use(disk, host)
+    if use is None:
+        return None, None
+    sh, problem = storage_host(cluster, use)
+    ev = dict(disk=disk.target, source=where(host, "/proc/self/mountinfo, domain XML")
+              + f"; {use.server}: export table")
+    if problem is not None:
+        return None, _with(problem, ev, observed=use.via)
+    if not sh.reachable:
+        return None, undecided(f"disk {disk.target}: storage host {sh.name} was not reached: {sh.error}",
+                               observed=use.via, **ev)
+    if "exports" in sh.fact_errors:
+        return None, undecided(f"disk {disk.target}: the export table of {sh.name} is unknown: "
+                               f"{sh.fact_errors['exports']}", observed=use.via, **ev)
+    ev["source"] = where(host, "/proc/self/mountinfo, domain XML") + f"; {sh.name}: " + \
+        ", ".join(sh.exports_from)
+    export, server_path = covering_export(sh.exports, use.path, use.version)
+    names = client_names(host)
+    addresses, how = client_addresses(host, sh, use)
+    admissions = [(a, admit(export, names, a)) for a in (addresses or (None,))] if export else []
+    return dict(use=use, sh=sh, export=export, server_path=server_path, admissions=admissions,
+                addr_how=how, names=names, ev=ev), None
+
+
+def _with(finding, ev, **more):
+    from dataclasses import replace
+    kw = {k: v for k, v in {**ev, **more}.items() if getattr(finding, k, None) in (None, {}, ())}
+    return replace(finding, **kw)
+
+
+def nfs_disks_or_skip(domain, host, cluster, judge):
+    """Run `judge(disk, info)` for every NFS disk of `domain` as `host` opens it."""
+    findings = []
+    for disk in domain.disks:
+        if disk.empty:
+            continue
+        info, problem = resolve(disk, host, cluster)
+        if problem is not None:
+            findings.append(problem)
+        elif info is not None:
+            findings.append(judge(disk, info))
+    if not findings:
+        return [skipped(f"no disk of {domain.name} is on NFS on {host.name}")]
+    return findings
