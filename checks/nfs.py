@@ -1,0 +1,133 @@
+"""NFS exports, judged from the server's own export table: nfs.export_allows_host, nfs.root_squash."""
+
+from __future__ import annotations
+
+from preflight.engine.registry import check, failed, passed, undecided, warned
+from preflight.facts.qemu_conf import is_root_user
+from preflight.model import Scope, Severity
+
+from ._common import LIBVIRT_DOMAIN_XML, unparsed
+from ._nfs import nfs_disks_or_skip
+
+EXPORTS_MAN = "https://man7.org/linux/man-pages/man5/exports.5.html"
+GANESHA_EXPORT = "https://github.com/nfs-ganesha/nfs-ganesha/blob/next/src/config_samples/export.txt"
+QEMU_CONF = "https://libvirt.org/kbase/qemu-passthrough-security.html"
+
+
+def _rule_text(adm) -> str:
+    r = adm.rule
+    return f"{r.spec}({r.access}, squash={r.squash}) at {r.where}"
+
+
+def _judge_access(disk, info, dst):
+    exp, sh, use = info["export"], info["sh"], info["use"]
+    ev = dict(info["ev"], expected=f"an export covering {use.path} that admits {dst.name} "
+              + ("read-only or better" if disk.readonly else "read-write"))
+    if exp is None:
+        return failed(f"disk {disk.target}: {sh.name} exports nothing covering {use.path} ({use.via})",
+                      observed=f"exports: {', '.join(e.path for e in sh.exports) or 'none'}", **ev)
+    if exp.protocols and use.version and use.version.split(".")[0] not in exp.protocols:
+        return failed(f"disk {disk.target}: export {exp.path} on {sh.name} serves NFS "
+                      f"{'/'.join(exp.protocols)} only, but {dst.name} uses NFSv{use.version} ({use.via})",
+                      observed=f"Protocols = {', '.join(exp.protocols)} ({exp.where})", **ev)
+    adms = info["admissions"]
+    seen = "; ".join(f"{a or 'no address'}: " + (_rule_text(x) + f" by {x.matched_by}" if x.rule else
+                                                  x.undecided or "no rule") for a, x in adms)
+    ev.update(observed=f"{exp.server} export {exp.path} ({exp.where}); client {dst.name} as "
+              f"{', '.join(info['names'])} from {info['addr_how']}: {seen}")
+    if any(x.undecided for _, x in adms):
+        return undecided(f"disk {disk.target}: cannot tell whether export {exp.path} on {sh.name} admits "
+                         f"{dst.name}: {next(x.undecided for _, x in adms if x.undecided)}", **ev)
+    ok = [a for a, x in adms if x.rule and (x.writable or (disk.readonly and x.rule.access != "none"))]
+    if len(ok) == len(adms):
+        return passed(f"disk {disk.target}: export {exp.path} on {sh.name} admits {dst.name} "
+                      f"{'read-write' if all(x.writable for _, x in adms) else 'read-only (disk is read-only)'}",
+                      **ev)
+    if ok:
+        return undecided(f"disk {disk.target}: export {exp.path} on {sh.name} admits {dst.name} from "
+                         f"{', '.join(ok)} only; which address it uses to reach {sh.name} is unknown", **ev)
+    if any(x.rule for _, x in adms):
+        return failed(f"disk {disk.target}: export {exp.path} on {sh.name} is read-only for {dst.name} "
+                      f"({_rule_text(next(x for _, x in adms if x.rule))}): the guest cannot write", **ev)
+    return failed(f"disk {disk.target}: export {exp.path} on {sh.name} does not admit {dst.name} "
+                  f"(no client rule matches it): QEMU on {dst.name} cannot open {use.path}", **ev)
+
+
+@check(
+    id="nfs.export_allows_host", title="The NFS export of every NFS disk admits the destination read-write",
+    category="nfs", severity=Severity.CRITICAL, scope=Scope.MIGRATION,
+    requires=("domains", "mounts", "addresses"),
+    verifies="Per disk on NFS at the destination (a file on an nfs/nfs4 mount, or a <disk type='network'> "
+             "with protocol='nfs'): when the server is an inventory storage host, its export table "
+             "(exportfs -v, else /etc/exports and exports.d; or the running nfs-ganesha's config) has "
+             "an export covering the path, serving the NFS version used, whose client rules admit the "
+             "destination (by its address toward the server, hostname, FQDN; CIDR, wildcard; knfsd "
+             "precedence or ganesha's first matching CLIENT block) read-write (read-only suffices for "
+             "a read-only disk). Servers not in the inventory are SKIP: judged from the client side only.",
+    rationale="The destination QEMU opens the guest's disks itself. An export that does not list the "
+              "destination makes the incoming guest fail to start ('access denied by server'); a "
+              "read-only export lets it start and then fail every write. A mount that works today may "
+              "have been made before the export table changed.",
+    remediation="Add the destination to the export with read-write access: knfsd `/vol0 "
+                "10.0.0.0/24(rw,sync,no_subtree_check)` in /etc/exports then `exportfs -ra`; "
+                "nfs-ganesha: a `CLIENT { Clients = 10.0.0.0/24; Access_Type = RW; }` block (or "
+                "Access_Type = RW on the EXPORT) and `Protocols = 3, 4;`, then reload ganesha.",
+    references=(EXPORTS_MAN, GANESHA_EXPORT, LIBVIRT_DOMAIN_XML + "#hard-drives-floppy-disks-cdroms"),
+)
+def export_allows_host(ctx):
+    return unparsed(ctx.domain, ctx.source) or nfs_disks_or_skip(
+        ctx.domain, ctx.destination, ctx.cluster, lambda d, info: _judge_access(d, info, ctx.destination))
+
+
+def _judge_squash(disk, info, dst):
+    exp, sh = info["export"], info["sh"]
+    adm = next((x for _, x in info["admissions"] if x.rule), None)
+    if exp is None or adm is None:
+        return undecided(f"disk {disk.target}: no export rule admits {dst.name} (see nfs.export_allows_host)",
+                         **info["ev"])
+    rule, user = adm.rule, dst.qemu_user
+    ev = dict(info["ev"], observed=f"{_rule_text(adm)}, anonuid={rule.anonuid}; QEMU on {dst.name} runs as "
+              f"{user}:{dst.qemu_group} ({dst.qemu_user_from}), dynamic_ownership="
+              f"{'1' if dst.dynamic_ownership else '0'}", expected="QEMU's uid not squashed, or images owned "
+              "by the squashed uid")
+    if not user:
+        return undecided(f"disk {disk.target}: the user QEMU runs as on {dst.name} is unknown", **ev)
+    if rule.squash == "all":
+        return warned(f"disk {disk.target}: export {exp.path} on {sh.name} squashes ALL users to uid "
+                      f"{rule.anonuid}: QEMU ({user}) works only if the images are owned by (or writable "
+                      f"for) uid {rule.anonuid}; libvirt cannot chown them there", **ev)
+    if rule.squash in ("root", "root_id") and is_root_user(user):
+        return warned(f"disk {disk.target}: QEMU runs as root on {dst.name} and export {exp.path} on "
+                      f"{sh.name} squashes root to uid {rule.anonuid}: opening the image fails (permission "
+                      f"denied) unless it is owned by uid {rule.anonuid} or world-writable", **ev)
+    if rule.squash in ("root", "root_id"):
+        return passed(f"disk {disk.target}: QEMU runs as {user} (not squashed); the images must be owned by "
+                      f"{user}'s uid, the same uid on every hypervisor"
+                      + ("; libvirt (root, squashed) cannot chown them on this export" if dst.dynamic_ownership
+                         else ""), **ev)
+    return passed(f"disk {disk.target}: export {exp.path} on {sh.name} does not squash root "
+                  f"(no_root_squash): QEMU as {user} keeps its uid", **ev)
+
+
+@check(
+    id="nfs.root_squash", title="NFS squashing lets QEMU on the destination use the guest's images",
+    category="nfs", severity=Severity.HIGH, scope=Scope.MIGRATION,
+    requires=("domains", "mounts", "addresses", "qemu_user"),
+    verifies="Per NFS disk on an inventory storage host: the export rule admitting the destination "
+             "(see nfs.export_allows_host) against the user QEMU runs as there (qemu.conf `user`, else "
+             "the package's commented default). WARN when all users are squashed (all_squash, "
+             "Squash = All) or when QEMU runs as root and root is squashed (root_squash, the knfsd and "
+             "ganesha default); PASS for a non-root QEMU user or no_root_squash.",
+    rationale="A squashed uid is mapped to the anonymous uid (65534 unless anonuid is set) on the "
+              "server: QEMU then opens the image as nobody and gets 'Permission denied' on the "
+              "destination unless the file is owned by that uid or world-writable, and libvirt's "
+              "dynamic_ownership chown fails there.",
+    remediation="Run QEMU as a dedicated user with the same uid on all hypervisors (qemu.conf `user = "
+                "\"libvirt-qemu\"`, the Debian default) and own the images by it; or set `anonuid`/`anongid` "
+                "(knfsd) / `Anonymous_Uid` (ganesha) to that uid; or, on a dedicated storage network only, "
+                "`no_root_squash` / `Squash = No_Root_Squash`.",
+    references=(EXPORTS_MAN, GANESHA_EXPORT, QEMU_CONF),
+)
+def root_squash(ctx):
+    return unparsed(ctx.domain, ctx.source) or nfs_disks_or_skip(
+        ctx.domain, ctx.destination, ctx.cluster, lambda d, info: _judge_squash(d, info, ctx.destination))
