@@ -64,7 +64,8 @@ def _ids(sh) -> set:
     for n in (sh.hostname, sh.fqdn, sh.address):
         if n:
             ids.add(n.lower())
-            ids.add(n.lower().split(".")[0]) if not _ip(n) else None
+            if not _ip(n):
+                ids.add(n.lower().split(".")[0])
     ids.update(a.split("/")[0] for a in sh.addresses)
     return ids
 
@@ -125,7 +126,7 @@ def client_addresses(host, sh, use: NfsUse) -> tuple:
 
 
 def client_names(host) -> tuple:
-    return tuple(n for n in (host.name, host.hostname, host.fqdn, host.libvirt_hostname) if n)
+    return tuple(dict.fromkeys(n for n in (host.name, host.hostname, host.fqdn, host.libvirt_hostname) if n))
 
 
 def resolve(disk, host, cluster):

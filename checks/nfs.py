@@ -1,17 +1,18 @@
-"""NFS exports, judged from the server's own export table: nfs.export_allows_host, nfs.root_squash."""
+"""NFS, judged from the server's own export table and from the destination's probes:
+nfs.export_allows_host, nfs.root_squash, nfs.server_reachable."""
 
 from __future__ import annotations
 
-from preflight.engine.registry import check, failed, passed, undecided, warned
+from preflight.engine.registry import check, failed, passed, skipped, undecided, warned
 from preflight.facts.qemu_conf import is_root_user
 from preflight.model import Scope, Severity
 
 from ._common import LIBVIRT_DOMAIN_XML, unparsed
-from ._nfs import nfs_disks_or_skip
+from ._nfs import nfs_disks_or_skip, nfs_use, storage_host
 
 EXPORTS_MAN = "https://man7.org/linux/man-pages/man5/exports.5.html"
 GANESHA_EXPORT = "https://github.com/nfs-ganesha/nfs-ganesha/blob/next/src/config_samples/export.txt"
-QEMU_CONF = "https://libvirt.org/kbase/qemu-passthrough-security.html"
+QEMU_CONF = "https://libvirt.org/drvqemu.html"
 
 
 def _rule_text(adm) -> str:
@@ -131,3 +132,57 @@ def _judge_squash(disk, info, dst):
 def root_squash(ctx):
     return unparsed(ctx.domain, ctx.source) or nfs_disks_or_skip(
         ctx.domain, ctx.destination, ctx.cluster, lambda d, info: _judge_squash(d, info, ctx.destination))
+
+
+def _judge_ports(disk, dst, cluster):
+    use = nfs_use(disk, dst)
+    if use is None:
+        return None
+    sh, problem = storage_host(cluster, use)
+    if problem is not None:
+        return problem
+    rows = [r for r in (dst.nfs_probes or ()) if r[0] == sh.name]
+    v3 = use.version is None or use.version.startswith("3")
+    need = ("nfs", "rpcbind", "mountd") if v3 else ("nfs",)
+    ev = dict(disk=disk.target, source=f"{dst.name}: TCP connect probes (pair phase); {sh.name}: rpcinfo -p",
+              observed="; ".join(f"{purpose} {target}:{port} {outcome}" for _, port, purpose, target, outcome, _ in rows)
+              or "no probe", expected=f"{', '.join(need)} answer from {dst.name} ({use.via}, NFSv{use.version or '?'})")
+    if dst.nfs_probes is None or not rows:
+        return undecided(f"disk {disk.target}: the NFS ports of {sh.name} were not probed from {dst.name} "
+                         "(pair phase not run, or a recording made before NFS probes existed)", **ev)
+    bad = [r for r in rows if r[2] in need and r[4] != "answered"]
+    if bad:
+        return failed(f"disk {disk.target}: from {dst.name}, " + "; ".join(
+            f"{purpose} port {port} on {target}: {outcome}" + (f" ({detail})" if detail else "")
+            for _, port, purpose, target, outcome, detail in bad), **ev)
+    missing = [p for p in need if p not in {r[2] for r in rows}]
+    if missing:
+        return undecided(f"disk {disk.target}: {', '.join(missing)} of {sh.name} not probed ({sh.name}'s "
+                         "rpcinfo -p did not list mountd?)", **ev)
+    return passed(f"disk {disk.target}: {dst.name} reaches {sh.name}'s {', '.join(need)} ports", **ev)
+
+
+@check(
+    id="nfs.server_reachable", title="The destination reaches the NFS server's ports",
+    category="nfs", severity=Severity.CRITICAL, scope=Scope.MIGRATION, requires=("domains", "mounts"),
+    verifies="Per NFS disk whose server is an inventory storage host: a TCP connect made FROM the "
+             "destination (in the pair phase's single probe exec) to the server's NFS port 2049 is "
+             "answered, and for NFSv3 (QEMU's own NFS client, vers=3 mounts) also rpcbind 111 and "
+             "mountd's TCP port as the server's `rpcinfo -p` lists it.",
+    rationale="QEMU on the destination opens NFS network disks itself when the incoming guest starts; "
+              "a firewall between the destination and the NFS server makes that fail (or hang until "
+              "timeouts) after the source has started sending memory. NFSv3 also needs rpcbind and "
+              "mountd to resolve the export.",
+    remediation="Allow TCP 2049 (and for NFSv3 TCP/UDP 111 and a fixed mountd port, e.g. "
+                "`mountd_port`/`MNT_Port` in ganesha's NFS_CORE_PARAM or `rpc.mountd --port`) from "
+                "every hypervisor on the NFS server and any firewall between them.",
+    references=("https://man7.org/linux/man-pages/man5/nfs.5.html", GANESHA_EXPORT,
+                "https://man7.org/linux/man-pages/man8/rpcinfo.8.html"),
+)
+def server_reachable(ctx):
+    problem = unparsed(ctx.domain, ctx.source)
+    if problem:
+        return problem
+    found = [f for f in (_judge_ports(d, ctx.destination, ctx.cluster) for d in ctx.domain.disks
+                         if not d.empty) if f is not None]
+    return found or [skipped(f"no disk of {ctx.domain.name} is on NFS on {ctx.destination.name}")]

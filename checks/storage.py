@@ -1,105 +1,152 @@
-"""storage.shared: every disk of a guest must be reachable, as the same bytes, from the destination."""
+"""storage.shared: every disk, backing file, NVRAM file and TPM state of a guest is reachable, as
+the same bytes, from the destination. storage.cache_mode: libvirt's disk cache-mode rule."""
 
 from __future__ import annotations
 
 from preflight.engine.registry import check, failed, passed, skipped, undecided
-from preflight.facts.mountinfo import find_mount, split_source
+from preflight.facts.mountinfo import find_mount
+from preflight.facts.qemu_img import URL_PROTOCOLS, image_url
 from preflight.model import Scope, Severity
 
-from ._common import LIBVIRT_DOMAIN_XML, LIBVIRT_MIGRATION, is_loopback, unparsed, where
+from ._common import LIBVIRT_DOMAIN_XML, LIBVIRT_MIGRATION, QEMU_MIGRATION_C, unparsed, where
+from ._storage import (CLUSTER_FS_TYPES, SHARED_FS_TYPES, actual_storage, block_verdict, chain_findings,
+                       fact_missing, network_verdict, nvram_verdict, path_verdict, skipped_disk, tpm_verdict,
+                       volume_findings)
 
-# File system types libvirt treats as shared (src/util/virfile.c, virFileIsSharedFS): by
-# superblock magic NFS, GFS2, OCFS2, AFS, SMB/CIFS, Ceph, GPFS, ACFS, BeeGFS; FUSE only for
-# glusterfs and quobyte. Named here as they appear in mountinfo's fstype column.
-SHARED_FS_TYPES = frozenset({"nfs", "nfs4", "gfs2", "ocfs2", "afs", "smbfs", "smb3", "cifs", "ceph",
-                             "gpfs", "acfs", "beegfs", "fuse.glusterfs", "fuse.quobyte"})
+__all__ = ["shared_storage", "cache_mode", "SHARED_FS_TYPES", "CLUSTER_FS_TYPES", "LIBVIRT_CACHE_REFUSAL"]
 
-
-def _describe(m) -> str:
-    return f"{m.fstype} {m.source} at {m.mountpoint}" + (" (ro)" if m.readonly else "")
+LIBVIRT_CACHE_REFUSAL = "Migration may lead to data corruption if disks use cache other than none or directsync"
 
 
-def _network_disk(disk, ctx):
-    hosts = [h.socket or h.name for h in disk.hosts]
-    ev = dict(observed=disk.label, source=where(ctx.source, "domain XML <disk><source><host>"))
-    if any(h.transport == "unix" or is_loopback(h.name) for h in disk.hosts):
-        return failed(f"disk {disk.target}: {disk.protocol} server {', '.join(hosts)} is the source "
-                      f"host itself (loopback/unix socket); on {ctx.destination.name} it names another "
-                      "machine or nothing", expected="a server address valid from every host", disk=disk.target, **ev)
-    if not hosts and disk.protocol not in ("rbd",):
-        return undecided(f"disk {disk.target}: {disk.protocol} disk names no server", disk=disk.target, **ev)
-    return passed(f"disk {disk.target}: network disk {disk.label}, opened by QEMU itself on the "
-                  "destination (server reachability from the destination is not checked yet)",
-                  disk=disk.target, **ev)
-
-
-def _file_disk(disk, ctx):
-    src_m = find_mount(ctx.source.mounts, disk.path)
-    dst_m = find_mount(ctx.destination.mounts, disk.path)
-    ev = dict(disk=disk.target, source=where(ctx.source, "/proc/self/mountinfo") + "; "
-              + where(ctx.destination, "/proc/self/mountinfo"))
-    if src_m is None or dst_m is None:
-        return undecided(f"disk {disk.target}: no mount found for {disk.path}", observed=disk.path, **ev)
-    if src_m.fstype not in SHARED_FS_TYPES:
-        tail = (f"; a read-only image migrates only if an identical copy sits at the same path on "
-                f"{ctx.destination.name}, which preflight cannot verify" if disk.readonly
-                else ", which libvirt does not treat as shared")
-        return failed(f"disk {disk.target}: {disk.path} is on local storage ({_describe(src_m)} on "
-                      f"{ctx.source.name}){tail}",
-                      observed=_describe(src_m), expected="a shared file system (NFS, GlusterFS, CephFS, ...)", **ev)
-    ev.update(observed=f"{ctx.destination.name}: {_describe(dst_m)}", expected=_describe(src_m))
-    if dst_m.mountpoint != src_m.mountpoint or dst_m.fstype not in SHARED_FS_TYPES:
-        return failed(f"disk {disk.target}: {src_m.source} is not mounted at {src_m.mountpoint} on "
-                      f"{ctx.destination.name}; {disk.path} there is on {_describe(dst_m)}", **ev)
-    (s_srv, s_exp), (d_srv, d_exp) = split_source(src_m.source), split_source(dst_m.source)
-    if dst_m.fstype != src_m.fstype or s_exp != d_exp or src_m.root != dst_m.root:
-        return failed(f"disk {disk.target}: {src_m.mountpoint} holds a different share on "
-                      f"{ctx.destination.name}: the guest would run on other bytes", **ev)
-    if s_srv != d_srv:
-        return undecided(f"disk {disk.target}: {s_exp} comes from {s_srv} on {ctx.source.name} but from "
-                         f"{d_srv} on {ctx.destination.name}; cannot prove it is the same server", **ev)
-    if not disk.readonly and (dst_m.readonly or src_m.readonly):
-        return failed(f"disk {disk.target} is writable but {src_m.mountpoint} is mounted read-only", **ev)
-    return passed(f"disk {disk.target}: {disk.path} is on the same shared {src_m.fstype} on both hosts", **ev)
+def _disk_findings(disk, ctx) -> list:
+    what = f"disk {disk.target}"
+    if disk.empty:
+        return [skipped(f"{disk.device} {disk.target} is empty: nothing to share", disk=disk.target)]
+    if disk.type == "network":
+        head = network_verdict(disk, ctx)
+        if disk.protocol in URL_PROTOCOLS and disk.hosts and not disk.has_auth:
+            return [head, *chain_findings(disk, image_url(disk.protocol, disk.hosts[0].name, disk.name), ctx)]
+        if disk.backing:                      # libvirt recorded a chain under another protocol
+            return [head, *chain_findings(disk, disk.label, ctx)]
+        return [head]
+    if disk.type in ("file", "dir"):
+        head = path_verdict(disk.path, ctx, what, disk.target, readonly=disk.readonly)
+        return [head] if disk.type == "dir" else [head, *chain_findings(disk, disk.path, ctx)]
+    if disk.type == "block":
+        return [block_verdict(disk.path, ctx, f"{what} ({disk.device})", disk.target)]
+    if disk.type == "volume":
+        return volume_findings(disk, ctx)
+    if disk.type == "nvme":
+        return [failed(f"{what}: an NVMe disk is host-local (libvirt: unsafe)", observed=disk.label, disk=disk.target)]
+    return [undecided(f"{what}: {disk.type} disk {disk.label}: preflight cannot prove the destination sees "
+                      "the same storage", observed=disk.label, disk=disk.target)]
 
 
 @check(
     id="storage.shared", title="Every disk is on storage the destination sees as the same bytes",
     category="storage", severity=Severity.CRITICAL, scope=Scope.MIGRATION,
     requires=("domains", "mounts"),
-    verifies="Per disk: a file-backed disk (also cdrom/floppy images) lives on a file system libvirt "
-             "treats as shared, and the destination has the same share (same type, server, export) "
-             "mounted at the same mount point, writable if the disk is; network disks do not point "
-             "at the source host itself; block and pool-volume disks are reported as undecided.",
-    rationale="Live migration copies memory, not disks: the destination QEMU opens every disk by the "
-              "same path. Local storage makes libvirt refuse ('Migration without shared storage is "
-              "unsafe'); a missing mount makes QEMU fail on the destination; a different share at the "
-              "same path lets the migration 'succeed' onto the wrong bytes.",
-    remediation="Put the disk image on shared storage mounted identically on every host (e.g. "
-                "`mount -t nfs4 nas:/vol0 /srv/vmstore` via /etc/fstab on all hypervisors), or move "
-                "the disk to a network disk (NFS/iSCSI/RBD) that names a server reachable from all hosts. "
-                "For a one-off move of local disks use `virsh migrate --copy-storage-all`.",
+    verifies="Per disk, backing file, NVRAM file and TPM state: a file image (also cdrom/floppy images and "
+             "every file of its qcow2 backing chain, from qemu-img or libvirt's <backingStore>) lives on a file "
+             "system libvirt treats as shared, and the destination has the same share (same type, server, "
+             "export) mounted at the same mount point, writable if the disk is; network disks do not point at "
+             "the source host itself; block disks resolve to the same LUN (multipath WWID, WWN or serial) "
+             "under the same path on both hosts; pool volumes resolve through the pool, which the destination "
+             "must define with the same source; a local NVRAM file is a warning (libvirt does not copy it); "
+             "swtpm state is local by design. Anything that cannot be resolved is undecided.",
+    rationale="Live migration copies memory, not disks: the destination QEMU opens every disk and backing "
+              "file by the same path. Local storage makes libvirt refuse ('Migration without shared storage "
+              "is unsafe'); a missing mount or backing file makes QEMU fail on the destination; a different "
+              "share, LUN or pool behind the same name lets the migration 'succeed' onto the wrong bytes.",
+    remediation="Put the disk image and its backing files on shared storage mounted identically on every host "
+                "(e.g. `mount -t nfs4 nas:/vol0 /srv/vmstore` via /etc/fstab on all hypervisors), or move the "
+                "disk to a network disk (NFS/iSCSI/RBD) that names a server reachable from all hosts; for block "
+                "disks present the same LUN on every host under a stable name (/dev/disk/by-id/wwn-..., "
+                "/dev/mapper/<alias> with the same multipath alias); define storage pools with the same name and "
+                "source on every host (`virsh pool-dumpxml P` | `virsh pool-define`). Rebase a qcow2 onto a "
+                "shared base with `qemu-img rebase`. For a one-off move of local disks use "
+                "`virsh migrate --copy-storage-all`.",
     references=(LIBVIRT_MIGRATION, LIBVIRT_DOMAIN_XML + "#hard-drives-floppy-disks-cdroms",
-                "https://gitlab.com/libvirt/libvirt/-/blob/master/src/util/virfile.c"),
+                "https://gitlab.com/libvirt/libvirt/-/blob/master/src/util/virfile.c",
+                "https://libvirt.org/storage.html", "https://libvirt.org/kbase/backing_chains.html"),
 )
 def shared_storage(ctx):
     problem = unparsed(ctx.domain, ctx.source)
     if problem:
         return problem
+    dom = ctx.domain
+    findings = [f for disk in dom.disks for f in _disk_findings(disk, ctx)]
+    if dom.nvram:
+        findings.append(nvram_verdict(dom, ctx))
+    findings.extend(tpm_verdict(t, ctx) for t in dom.tpms)
+    return findings or passed("the domain has no disks, NVRAM or TPM state", observed="no <disk> elements")
+
+
+def _cache_finding(disk, ctx):
+    """One disk judged as the source libvirt's qemuMigrationSrcIsSafe judges it."""
+    host, dom = ctx.host, ctx.domain
+    if disk.empty or disk.readonly:
+        return skipped_disk(disk, "empty or read-only: libvirt skips it")
+    kind, path, why = actual_storage(disk, host)
+    if kind is None:
+        return undecided(f"disk {disk.target}: cannot resolve it: {why}", disk=disk.target)
+    if kind == "network":
+        return passed(f"disk {disk.target}: network disk, exempt from the cache rule", disk=disk.target,
+                      observed=f"cache={disk.cache or 'default'}")
+    if kind == "nvme":
+        return skipped_disk(disk, "NVMe: refused as non-shared storage (storage.shared)")
+    if kind == "file":
+        m = find_mount(host.mounts, path)
+        if m is None:
+            return undecided(f"disk {disk.target}: no mount found for {path}", disk=disk.target)
+        if m.fstype not in SHARED_FS_TYPES:
+            return skipped_disk(disk, f"{path} is on local {m.fstype}: libvirt refuses it as non-shared storage "
+                                      "first (storage.shared)")
+        if m.fstype in CLUSTER_FS_TYPES:
+            return passed(f"disk {disk.target}: {path} is on the cluster file system {m.fstype}, safe with any "
+                          "cache mode", disk=disk.target, observed=f"cache={disk.cache or 'default'}")
+    ev = dict(disk=disk.target, observed=f"cache={disk.cache or 'default (writeback)'}",
+              expected="cache=none or directsync, or a QEMU that drops the page cache on migration")
+    if disk.shareable or disk.cache in ("none", "directsync"):
+        return passed(f"disk {disk.target}: " + ("shareable" if disk.shareable else f"cache={disk.cache}"),
+                      source=where(host, "domain XML <driver cache>"), **ev)
+    missing = fact_missing(host, "qemu_caps")
+    caps = host.qemu_caps.get(dom.emulator) if dom.emulator else None
+    if caps is None:
+        why = missing or (f"no capabilities cache entry for {dom.emulator}" if dom.emulator
+                          else "the domain XML names no <emulator>")
+        return undecided(f"disk {disk.target}: cache={disk.cache or 'default'}; whether QEMU can drop the page "
+                         f"cache on migration is unknown: {why}", **ev)
+    ev["source"] = where(host, f"{caps.cache_file} (libvirt QEMU capabilities cache)")
+    if caps.drop_cache:
+        return passed(f"disk {disk.target}: cache={disk.cache or 'default'}, allowed because {dom.emulator} "
+                      "drops the page cache on migration (libvirt capability migration-file-drop-cache)", **ev)
+    return failed(f"disk {disk.target}: libvirt refuses: \"{LIBVIRT_CACHE_REFUSAL}\" ({dom.emulator} lacks "
+                  "migration-file-drop-cache)", **ev)
+
+
+@check(
+    id="storage.cache_mode", title="Disk cache modes are ones libvirt accepts for live migration",
+    category="storage", severity=Severity.CRITICAL, scope=Scope.DOMAIN,
+    requires=("domains", "mounts"),
+    verifies="Per writable, non-empty disk, the rule of the source libvirt (qemuMigrationSrcIsSafe): network "
+             "disks, shareable disks, cache none/directsync and files on a cluster file system (GFS2, OCFS2) are "
+             "safe; any other cache mode (the default included) is safe only if the guest's QEMU has the "
+             "migration-file-drop-cache capability in libvirt's QEMU capabilities cache "
+             "(/var/cache/libvirt/qemu/capabilities). Disks on local storage are left to storage.shared.",
+    rationale="With a host page cache in front of a disk, the destination could read stale data, so libvirt "
+              "refuses such a migration ('Migration may lead to data corruption if disks use cache other than "
+              "none or directsync') unless QEMU can drop the cache when it hands the disk over.",
+    remediation="Set `<driver name='qemu' cache='none'/>` (or directsync) on the disk (`virsh edit`, takes effect "
+                "at the next cold boot), or upgrade QEMU/libvirt so that libvirt detects migration-file-drop-cache "
+                "(QEMU >= 4.0); only if you know the storage is coherent, `virsh migrate --unsafe`.",
+    references=(QEMU_MIGRATION_C, "https://gitlab.com/libvirt/libvirt/-/blob/master/src/qemu/qemu_capabilities.c",
+                LIBVIRT_DOMAIN_XML + "#hard-drives-floppy-disks-cdroms"),
+)
+def cache_mode(ctx):
+    problem = unparsed(ctx.domain, ctx.host)
+    if problem:
+        return problem
     if not ctx.domain.disks:
-        return passed("the domain has no disks", observed="no <disk> elements")
-    findings = []
-    for disk in ctx.domain.disks:
-        if disk.empty:
-            findings.append(skipped(f"{disk.device} {disk.target} is empty: nothing to share", disk=disk.target))
-        elif disk.type == "network":
-            findings.append(_network_disk(disk, ctx))
-        elif disk.type in ("file", "dir"):
-            findings.append(_file_disk(disk, ctx))
-        elif disk.type == "nvme":
-            findings.append(failed(f"disk {disk.target}: an NVMe disk is host-local (libvirt: unsafe)",
-                                   observed=disk.label, disk=disk.target))
-        else:
-            findings.append(undecided(f"disk {disk.target}: {disk.type} disk {disk.label}: cannot yet prove the "
-                                      "destination sees the same device", observed=disk.label, disk=disk.target))
-    return findings
+        return skipped("the domain has no disks")
+    return [_cache_finding(disk, ctx) for disk in ctx.domain.disks]

@@ -21,7 +21,7 @@ from typing import Callable, Optional, Protocol, Sequence
 
 from preflight.facts.gather import gather_host, unreachable_entry
 from preflight.facts.raw import FORMAT
-from preflight.facts.storage_hosts import finish_storage_hosts, start_storage_hosts
+from preflight.facts.storage_hosts import finish_storage_hosts, nfs_probe_targets, start_storage_hosts
 from preflight.transport.errors import TransportError
 from preflight.transport.ssh import HostTarget, SshContext, SshSettings
 
@@ -192,7 +192,8 @@ def collect(cluster_inventory, options=None, progress: Optional[ProgressCallback
                 progress("*", "pairs", None)
             record["pairs"] = run_pairs(sessions, record["hosts"], probe_timeout=opts.probe_timeout,
                                         listener_lifetime=opts.listener_lifetime, workers=opts.workers,
-                                        cpu=opts.cpu_compare, probes=opts.probes, progress=progress)
+                                        cpu=opts.cpu_compare, probes=opts.probes, progress=progress,
+                                        nfs_targets=nfs_probe_targets(record))
     finally:
         for session in sessions.values():
             if session is not None:

@@ -22,6 +22,7 @@ import secrets
 import shlex
 from typing import Callable, Optional
 
+from preflight.facts.qemu_img import CHAIN_FORMATS, URL_PROTOCOLS, image_url
 from preflight.facts.raw import SHELL_FACTS
 from preflight.transport.errors import TransportError
 
@@ -140,7 +141,17 @@ def scrub_mount_options(text: str) -> str:
     return _MOUNT_OPT.sub(lambda m: m.group(1) + MASK, text)
 
 
+_ISCSI_PASSWORD = re.compile(r"(?im)^(\s*password(?:_in)?\s*:\s*)(?!\*+\s*$|<empty>\s*$)(\S.*)$")
+
+
+def scrub_iscsi_sessions(text: str) -> str:
+    """iscsiadm prints CHAP passwords as ******** unless asked (-S); mask any that slipped through."""
+    return _ISCSI_PASSWORD.sub(lambda m: m.group(1) + MASK, text)
+
+
 def scrub_shell_fact(key: str, text: str) -> str:
+    if key == "iscsi_sessions":
+        return scrub_iscsi_sessions(text)
     if key == "qemu_conf" or key.endswith("_conf"):
         return scrub_conf_text(text)
     if key in ("fstab", "mountinfo", "mounts"):
@@ -360,12 +371,11 @@ def _gather_pools(bridge, out: dict, errors: dict) -> None:
 # --- the second exec: backing chains ------------------------------------------------------
 
 QEMU_IMG_INFO = ["qemu-img", "info", "--backing-chain", "-U", "--output=json"]
-_CHAIN_FORMATS = ("qcow2", "qcow", "qed", "vmdk", "cow")
 
 
 def chain_targets(libvirt_facts: dict) -> list:
     """Every image whose backing chain is asked for: file disks (cdrom/floppy images too) of
-    every domain, file-backed volumes (their path), and nfs/gluster network disks without
+    every running domain, file-backed volumes (their path), and nfs/gluster network disks without
     <auth> in a format that can have a backing file (as the URL qemu-img understands)."""
     from lxml import etree
     vol_paths = {(v.get("pool"), v.get("volume")): v.get("path") for v in libvirt_facts.get("volumes") or ()}
@@ -375,7 +385,7 @@ def chain_targets(libvirt_facts: dict) -> list:
         if t and t not in targets:
             targets.append(t)
     for dom in libvirt_facts.get("domains") or ():
-        if not dom.get("xml"):
+        if not dom.get("xml") or not dom.get("active"):        # only running guests are judged
             continue
         try:
             root = etree.fromstring(dom["xml"].encode(), etree.XMLParser(resolve_entities=False, no_network=True))
@@ -393,11 +403,11 @@ def chain_targets(libvirt_facts: dict) -> list:
                 path = vol_paths.get((src.get("pool"), src.get("volume")))
                 if path and path.startswith("/") and not path.startswith("/dev/"):
                     add(path)
-            elif dtype == "network" and fmt in _CHAIN_FORMATS and disk.find("auth") is None \
-                    and src.find("auth") is None and src.get("protocol") in ("nfs", "gluster"):
+            elif dtype == "network" and fmt in CHAIN_FORMATS and disk.find("auth") is None \
+                    and src.find("auth") is None and src.get("protocol") in URL_PROTOCOLS:
                 host = src.find("host")
                 if host is not None and host.get("name") and src.get("name"):
-                    add(f"{src.get('protocol')}://{host.get('name')}/{src.get('name').lstrip('/')}")
+                    add(image_url(src.get("protocol"), host.get("name"), src.get("name")))
     return targets
 
 

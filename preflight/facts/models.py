@@ -225,6 +225,7 @@ class HostFacts:
     qemu_group: Optional[str] = None
     qemu_user_from: Optional[str] = None      # where qemu_user was read
     dynamic_ownership: Optional[bool] = None
+    nfs_probes: Optional[tuple] = None        # ((server, port, purpose, target, outcome, detail), ...); None = not probed
     fact_errors: dict = field(default_factory=dict)  # fact key -> why it is missing
     round_trips: int = 0
     libvirt_calls: int = 0

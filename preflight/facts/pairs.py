@@ -10,8 +10,9 @@
     listener would look "refused" even when the firewall allows it, so each destination
     first runs a short-lived listener (one exec; python3, else socat) on a free port of its
     migration range; it changes nothing persistent and exits after the expected
-    connections or LISTENER_LIFETIME seconds. It binds the highest free port of the range
-    (libvirt allocates from the bottom). Each source then probes all destinations in ONE
+    connections or LISTENER_LIFETIME seconds. It binds the LOWEST free port of the range,
+    the very port libvirt's allocator would hand the next incoming migration (a firewall that
+    opens only part of the range must not pass on an untested port). Each source then probes all destinations in ONE
     exec (in parallel, each connect bounded) that also records `getent hosts NAME`.
 
 Round trips: every destination 1 (listener), every source 1 (probes) -- reported per host as
@@ -36,9 +37,9 @@ DEFAULT_MIGRATION_PORTS = (49152, 49215)
 PROBE_TIMEOUT = 5.0
 LISTENER_LIFETIME = 15
 
-# Runs on the destination: bind the HIGHEST free port of [lo, hi] (dual stack when possible;
-# libvirt allocates migration ports from the bottom, so a migration running meanwhile is not
-# robbed of its port),
+# Runs on the destination: bind the LOWEST free port of [lo, hi] (dual stack when possible),
+# the port libvirt would give the next incoming migration; a migration starting meanwhile
+# simply gets the next one, as libvirt's allocator skips ports in use,
 # print READY PORT, accept up to N connections (closing each at once), exit after N or LIFE s.
 LISTENER_CODE = r"""
 import select, socket, sys, time
@@ -47,7 +48,7 @@ s = None
 for fam, host in ((getattr(socket, "AF_INET6", None), "::"), (socket.AF_INET, "0.0.0.0")):
     if fam is None:
         continue
-    for port in range(hi, lo - 1, -1):
+    for port in range(lo, hi + 1):
         try:
             x = socket.socket(fam, socket.SOCK_STREAM)
         except OSError:
@@ -169,7 +170,7 @@ def _fallback_rows(out: str, targets: list) -> list:
         rows[i] = {"outcome": outcome, "detail": detail, "address": None, "elapsed_ms": ms}
     return rows
 
-_SOCAT_LISTENER = ('p=$2; life=$4; '
+_SOCAT_LISTENER = ('p=$1; life=$4; '
                    'for py in $5; do '
                    'if command -v "$py" >/dev/null 2>&1; then exec "$py" -c "$0" "$@"; fi; done; '
                    'if command -v socat >/dev/null 2>&1; then '
@@ -368,10 +369,15 @@ def _probe_from_source(conn, destinations: list, timeout: float, pythons=PYTHONS
 
 def run_pairs(sessions: dict, hosts: dict, *, probe_timeout: float = PROBE_TIMEOUT,
               listener_lifetime: int = LISTENER_LIFETIME, workers: int = 16,
-              cpu: bool = True, probes: bool = True, progress: Optional[Callable] = None) -> list:
+              cpu: bool = True, probes: bool = True, progress: Optional[Callable] = None,
+              nfs_targets: Optional[dict] = None) -> list:
     """sessions: name -> object with .conn (open Connection or None) and .bridge (open
     LibvirtBridge or None); hosts: name -> raw host entry (updated in place with
-    "pair_round_trips" and "pair_libvirt_calls"). Returns the raw "pairs" list."""
+    "pair_round_trips" and "pair_libvirt_calls"). Returns the raw "pairs" list.
+
+    nfs_targets: {storage host: {"target": name or address, "ports": [(port, purpose)]}}
+    (see preflight.facts.storage_hosts.nfs_probe_targets): probed from every source in the
+    same exec as the migration ports; results go to hosts[source]["nfs_probes"]."""
     names = [n for n in hosts if hosts[n].get("reachable") and sessions.get(n) is not None
              and sessions[n].conn is not None]
     before_rt = {n: sessions[n].conn.round_trips for n in names}
@@ -425,10 +431,20 @@ def run_pairs(sessions: dict, hosts: dict, *, probe_timeout: float = PROBE_TIMEO
                     mport = listeners[d].port or plan[d]["lo"]
                     dests.append({"name": d, "target": plan[d]["target"],
                                   "ports": [(mport, "migration"), (plan[d]["ssh_port"], "ssh")]})
+                for server, spec in (nfs_targets or {}).items():
+                    dests.append({"name": ("nfs", server), "target": spec["target"], "ports": list(spec["ports"])})
                 return s, _probe_from_source(sessions[s].conn, dests, probe_timeout)
 
             note("*", "pairs", "probing")
             for s, (resolved, notes, results, error) in pool.map(source_job, names):
+                if nfs_targets is not None:
+                    hosts[s]["nfs_probes"] = [
+                        {"server": server, "port": port, "purpose": purpose, "target": spec["target"],
+                         "outcome": "error" if error else results.get((("nfs", server), port, purpose), {}).get(
+                             "outcome", "error"),
+                         "detail": error or results.get((("nfs", server), port, purpose), {}).get("detail"),
+                         "elapsed_ms": results.get((("nfs", server), port, purpose), {}).get("elapsed_ms")}
+                        for server, spec in nfs_targets.items() for port, purpose in spec["ports"]]
                 first = True
                 for d in names:
                     if d == s:

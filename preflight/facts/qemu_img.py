@@ -7,11 +7,18 @@ import re
 
 from preflight.facts.models import ChainImage, DiskChain, QemuCaps
 
-__all__ = ["parse_backing_chain", "parse_qemu_caps_grep", "CHAIN_FORMATS"]
+__all__ = ["parse_backing_chain", "parse_qemu_caps_grep", "image_url", "CHAIN_FORMATS", "URL_PROTOCOLS"]
 
 # Image formats that can have a backing file. raw (also libvirt's default when the XML names no
 # format: libvirt does not probe) cannot.
 CHAIN_FORMATS = frozenset({"qcow2", "qcow", "qed", "vmdk", "cow"})
+# Network protocols whose images qemu-img is asked about by URL (no <auth>: no secret on a command line).
+URL_PROTOCOLS = ("nfs", "gluster")
+
+
+def image_url(protocol: str, host: str, name: str) -> str:
+    """The URL qemu-img opens a network image by, and the key of its chain in the record."""
+    return f"{protocol}://{host}/{(name or '').lstrip('/')}"
 
 
 def parse_backing_chain(path: str, text: str) -> DiskChain:

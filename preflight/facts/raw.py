@@ -21,7 +21,10 @@ plain JSON:
             "networks": [{"name": "default", "active": true, "persistent": true,
                           "autostart": true, "xml": "<network>..."}]
           },
-          "errors": {FACT_KEY: "why it could not be gathered"}
+          "errors": {FACT_KEY: "why it could not be gathered"},
+          "nfs_probes": [{"server": "nas", "port": 2049, "purpose": "nfs",   # pair phase; absent =
+                          "target": "nas", "outcome": "answered",          # not probed
+                          "detail": null, "elapsed_ms": 2}]
         }
       },
       "storage_hosts_facts": {                       # absent in older records = not gathered

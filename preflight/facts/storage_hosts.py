@@ -246,7 +246,11 @@ def parse_storage_host(name: str, raw: dict) -> StorageHostFacts:
     except ExportsError as exc:
         problems.append(f"could not parse the knfsd exports: {exc}")
     conf, rc_g, err_g = _out(raw, "ganesha_conf")
-    if rc_g == 0:
+    if rc_g == 0 and conf.strip() and "# preflight-ganesha-running: " not in conf:
+        problems.append("the ganesha config was recorded by an older preflight that read "
+                        "/etc/ganesha/ganesha.conf without asking which file the running ganesha.nfsd "
+                        "uses: re-record")
+    elif rc_g == 0:
         running = "# preflight-ganesha-running: yes" in conf
         texts = _split_files(conf)
         knfsd_found = bool(exports)
@@ -318,6 +322,9 @@ def parse_host_storage_fields(raw_host: dict, errors: dict) -> dict:
         fields["mount_units"] = ()          # no systemctl: no systemd units can exist
     else:
         errors["mount_units"] = f"`systemctl list-unit-files` exited {rc}: {err[:300]}"
+    probes = parse_nfs_probes(raw_host)
+    if probes is not None:              # None (the default) = not probed: the check says so
+        fields["nfs_probes"] = probes
     out, rc, err = _out(raw_host, "qemu_conf")
     if out is not None and rc == 0:
         ident = qemu_identity(out)
@@ -371,3 +378,35 @@ def finish_storage_hosts(futures: dict, sessions: dict, hosts_raw: dict, opts, p
                          "round_trips": 1, "role": "hypervisor", "shell": {},
                          "errors": {k: f"{type(exc).__name__}: {exc}" for k in STORAGE_SHELL_FACTS}}
     return out
+
+
+def nfs_probe_targets(record: dict) -> dict:
+    """{storage host: {"target", "ports"}} for the pair phase's probes from each hypervisor:
+    NFS 2049, and for NFSv3 clients (QEMU's own NFS client is v3) rpcbind 111 and mountd's TCP
+    port as the server's `rpcinfo -p` lists it. The target is the name the hypervisors' mounts
+    or disks use for that server when one matches, else its address."""
+    named = nfs_servers_named(record.get("hosts") or {})
+    targets = {}
+    for name, entry in (record.get(RAW_KEY) or {}).items():
+        if not entry.get("reachable"):
+            continue
+        sh = parse_storage_host(name, entry)
+        if not sh.exports:
+            continue
+        ids = [name.lower()] + [x.lower() for x in (sh.hostname, sh.fqdn, sh.address) if x] + \
+            [a.split("/")[0] for a in sh.addresses]
+        target = next((i for i in ids if i in named), None) or sh.address or name
+        ports = [(2049, "nfs"), (111, "rpcbind")]
+        mountd = sorted({port for prog, _, proto, port in sh.rpc_services if prog == "mountd" and proto == "tcp"})
+        ports += [(p, "mountd") for p in mountd[:1]]
+        targets[name] = {"target": target, "ports": ports}
+    return targets
+
+
+def parse_nfs_probes(raw_host: dict):
+    """hosts[...]["nfs_probes"] -> ((server, port, purpose, target, outcome, detail), ...) or None."""
+    rows = raw_host.get("nfs_probes")
+    if rows is None:
+        return None
+    return tuple((r.get("server"), int(r.get("port") or 0), r.get("purpose"), r.get("target"),
+                  r.get("outcome") or "error", r.get("detail")) for r in rows)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from preflight.engine.context import DomainContext, MigrationContext, PairContext
-from preflight.facts.models import (ClusterFacts, CpuFeature, CpuVerdict, Disk, DiskHost, Domain,
-                                    GuestCpu, GuestInterface, HostDevice, HostFacts, LibvirtNetwork,
-                                    Mount, NetInterface, PairFacts, PortProbe)
+from preflight.facts.models import (BlockDevice, BlockFacts, ChainImage, ClusterFacts, CpuFeature,
+                                    CpuVerdict, Disk, DiskChain, DiskHost, Domain, GuestCpu, GuestInterface,
+                                    HostDevice, HostFacts, LibvirtNetwork, Mount, MultipathMap, NetInterface,
+                                    PairFacts, PoolVolume, PortProbe, QemuCaps, StoragePool, Tpm)
 
 _ids = iter(range(100, 100000))
 
@@ -22,7 +23,45 @@ NFS = mount("/srv/vmstore", "nfs4", "nas:/vol0")
 
 
 def file_disk(path: str = "/srv/vmstore/vm1.qcow2", target: str = "vda", **kw) -> Disk:
-    return Disk(target=target, type="file", path=path, format="qcow2", **kw)
+    kw.setdefault("backing", ())          # a running guest's live XML: <backingStore/> (chain ends here)
+    kw.setdefault("format", "qcow2")
+    return Disk(target=target, type="file", path=path, **kw)
+
+
+def block_disk(path: str, target: str = "vdb", **kw) -> Disk:
+    kw.setdefault("format", "raw")
+    return Disk(target=target, type="block", path=path, **kw)
+
+
+def volume_disk(pool: str = "vmpool", volume: str = "vm1.qcow2", target: str = "vdc", **kw) -> Disk:
+    kw.setdefault("backing", ())
+    kw.setdefault("format", "qcow2")
+    return Disk(target=target, type="volume", pool=pool, volume=volume, **kw)
+
+
+def chain(top: str, *backing: str, error: str = None) -> DiskChain:
+    """What `qemu-img info --backing-chain` said about `top` (filenames top first)."""
+    files = (top, *backing)
+    images = tuple(ChainImage(filename=f, format="qcow2" if i < len(files) - 1 else "raw",
+                              backing=files[i + 1] if i < len(files) - 1 else None)
+                   for i, f in enumerate(files))
+    return DiskChain(path=top, images=() if error else images, error=error)
+
+
+def lun(kname: str, wwn: str = None, serial: str = None, tran: str = "iscsi", type: str = "disk",
+        parent: str = None) -> BlockDevice:
+    return BlockDevice(name=kname, kname=kname, path=f"/dev/{kname}", type=type, size="10G", wwn=wwn,
+                       serial=serial, tran=tran, parent=parent)
+
+
+def block_facts(*devices, by_id=None, by_path=None, multipath=None, iscsi=None) -> BlockFacts:
+    return BlockFacts(devices={d.kname: d for d in devices}, by_id=dict(by_id or {}),
+                      by_path=dict(by_path or {}), multipath=multipath, iscsi=iscsi)
+
+
+def caps(emulator: str = "/usr/bin/qemu-system-x86_64", drop_cache: bool = True) -> QemuCaps:
+    return QemuCaps(emulator=emulator, libvirt_version=9000000, qemu_version=7002022, drop_cache=drop_cache,
+                    cache_file="/var/cache/libvirt/qemu/capabilities/x.xml")
 
 
 def net_disk(protocol: str = "nfs", host: str = "nas", name: str = "/vol0/vm1.qcow2", target: str = "vdb",
@@ -34,6 +73,7 @@ def net_disk(protocol: str = "nfs", host: str = "nas", name: str = "/vol0/vm1.qc
 def domain(name: str = "vm1", **kw) -> Domain:
     kw.setdefault("disks", (file_disk(),))
     kw.setdefault("cpu", GuestCpu(mode="custom", model="qemu64"))
+    kw.setdefault("emulator", "/usr/bin/qemu-system-x86_64")
     return Domain(name=name, uuid="5f0c9a52-0000-0000-0000-000000000001", active=True,
                   state="running", type="kvm", **kw)
 
@@ -61,6 +101,8 @@ def host(name: str, **kw) -> HostFacts:
     kw.setdefault("cpu_model", "Skylake-Client-IBRS")
     kw.setdefault("cpu_features", ("ds", "vmx", "invtsc"))
     kw.setdefault("domains", ())
+    kw.setdefault("qemu_caps", {"/usr/bin/qemu-system-x86_64": caps()})
+    kw.setdefault("block", block_facts(lun("vda", serial="local-boot", tran=None)))
     return HostFacts(name=name, address=f"10.0.0.{n}", hostname=name, libvirt_version="9.0.0",
                      qemu_version="7.2.0", **kw)
 
@@ -114,7 +156,9 @@ def statuses(produced) -> list:
 # Re-exported for tests
 __all__ = ["mount", "file_disk", "net_disk", "domain", "cpu", "bridge", "host", "pair", "probe",
            "cluster", "migration", "on_host", "pair_ctx", "as_list", "statuses", "ROOT", "NFS",
-           "GuestInterface", "HostDevice", "CpuVerdict", "Disk", "DiskHost"]
+           "GuestInterface", "HostDevice", "CpuVerdict", "Disk", "DiskHost",
+           "block_disk", "volume_disk", "chain", "lun", "block_facts", "caps", "MultipathMap",
+           "PoolVolume", "StoragePool", "Tpm"]
 
 
 def run_spec(func, facts: ClusterFacts) -> list:

@@ -7,8 +7,9 @@ import pytest
 from preflight.engine.registry import discover
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "checks.md").read_text(encoding="utf-8")
-MINE = ("storage.shared", "cpu.compatible", "domain.blockers", "network.guest_networks",
+MINE = ("storage.shared", "storage.cache_mode", "cpu.compatible", "domain.blockers", "network.guest_networks",
         "firewall.migration_ports", "host.identity")
+MINE += ("storage.mount_options", "nfs.export_allows_host", "nfs.root_squash", "nfs.server_reachable")
 
 
 @pytest.mark.parametrize("check_id", MINE)

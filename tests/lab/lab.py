@@ -393,7 +393,12 @@ def write_netns_etc(host: str) -> None:
     write(d / "hosts", hosts)
     write(d / "hostname", host + "\n")
     write(d / "machine-id", stable_uuid("machine-id", host).hex + "\n", mode=0o444)
-    for f in ("hosts", "hostname", "machine-id"):
+    files = ["hosts", "hostname", "machine-id"]
+    if host in HYPERVISORS:
+        # Like a real hypervisor, the shared mount is persistent configuration, not a hand mount.
+        write(d / "fstab", f"nas:/vol0 {GLUSTER_MOUNT} glusterfs defaults,_netdev 0 0\n")
+        files.append("fstab")
+    for f in files:
         if not Path("/etc", f).exists():   # ip netns exec needs a target to bind over
             Path("/etc", f).touch()
 

@@ -1,0 +1,321 @@
+"""Helpers of the storage checks (not a check module: discovery skips _names).
+
+Every helper returns a Finding for one storage element (a disk, a backing file, the NVRAM
+file, the TPM state) of a guest judged against one destination; none of them can PASS an
+element it could not resolve.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+from preflight.engine.registry import failed, passed, skipped, undecided, warned
+from preflight.facts.blockdev import lun_identity, resolve_block_path
+from preflight.facts.mountinfo import find_mount, split_source
+from preflight.facts.qemu_img import CHAIN_FORMATS
+from preflight.facts.storage_pool import BLOCK_POOL_TYPES, NETWORK_POOL_TYPES, SHARED_POOL_TYPES
+
+from ._common import is_loopback, where
+
+# File system types libvirt treats as shared (src/util/virfile.c, virFileIsSharedFS): by
+# superblock magic NFS, GFS2, OCFS2, AFS, SMB/CIFS, Ceph, GPFS, ACFS, BeeGFS; FUSE only for
+# glusterfs and quobyte. Named here as they appear in mountinfo's fstype column.
+SHARED_FS_TYPES = frozenset({"nfs", "nfs4", "gfs2", "ocfs2", "afs", "smbfs", "smb3", "cifs", "ceph",
+                             "gpfs", "acfs", "beegfs", "fuse.glusterfs", "fuse.quobyte"})
+# Coherent cluster file systems (virFileIsClusterFS): safe with any cache mode.
+CLUSTER_FS_TYPES = frozenset({"gfs2", "ocfs2"})
+
+
+def describe(m) -> str:
+    return f"{m.fstype} {m.source} at {m.mountpoint}" + (" (ro)" if m.readonly else "")
+
+
+def fact_missing(host, key):
+    """The reason `key` is missing on `host`, or None."""
+    return host.fact_errors.get(key)
+
+
+# --- files ------------------------------------------------------------------------------
+
+def _relative(path: str, m) -> str:
+    """Where `path` lies inside the exported tree of mount `m` (its root + the part below the mount point)."""
+    rel = posixpath.relpath(posixpath.normpath(path), m.mountpoint)
+    return posixpath.normpath(posixpath.join(m.root, rel))
+
+
+def path_verdict(path, ctx, what: str, label: str, *, readonly: bool = False, local_status=failed,
+                 dst_path=None):
+    """A file the destination QEMU must open at the same path (or at `dst_path`, where libvirt
+    resolves it elsewhere there, e.g. a pool with another target path): on the same share."""
+    src_m = find_mount(ctx.source.mounts, path)
+    dst_m = find_mount(ctx.destination.mounts, dst_path or path)
+    ev = dict(disk=label, source=where(ctx.source, "/proc/self/mountinfo") + "; "
+              + where(ctx.destination, "/proc/self/mountinfo"))
+    if src_m is None or dst_m is None:
+        return undecided(f"{what}: no mount found for {path}", observed=path, **ev)
+    if src_m.fstype not in SHARED_FS_TYPES:
+        tail = (f"; a read-only image migrates only if an identical copy sits at the same path on "
+                f"{ctx.destination.name}, which preflight cannot verify" if readonly
+                else ", which libvirt does not treat as shared")
+        return local_status(f"{what}: {path} is on local storage ({describe(src_m)} on {ctx.source.name}){tail}",
+                            observed=describe(src_m), expected="a shared file system (NFS, GlusterFS, CephFS, ...)", **ev)
+    ev.update(observed=f"{ctx.destination.name}: {describe(dst_m)}", expected=describe(src_m))
+    moved = dst_path is not None and dst_path != path
+    if (not moved and dst_m.mountpoint != src_m.mountpoint) or dst_m.fstype not in SHARED_FS_TYPES:
+        return failed(f"{what}: {src_m.source} is not mounted at {src_m.mountpoint} on "
+                      f"{ctx.destination.name}; {dst_path or path} there is on {describe(dst_m)}", **ev)
+    (s_srv, s_exp), (d_srv, d_exp) = split_source(src_m.source), split_source(dst_m.source)
+    same_place = (_relative(path, src_m) == _relative(dst_path, dst_m)) if moved else src_m.root == dst_m.root
+    if dst_m.fstype != src_m.fstype or s_exp != d_exp or not same_place:
+        return failed(f"{what}: {src_m.mountpoint} holds a different share on "
+                      f"{ctx.destination.name}: the guest would run on other bytes", **ev)
+    if s_srv != d_srv:
+        return undecided(f"{what}: {s_exp} comes from {s_srv} on {ctx.source.name} but from "
+                         f"{d_srv} on {ctx.destination.name}; cannot prove it is the same server", **ev)
+    if not readonly and (dst_m.readonly or src_m.readonly):
+        return failed(f"{what} is writable but {src_m.mountpoint} is mounted read-only", **ev)
+    return passed(f"{what}: {path} is on the same shared {src_m.fstype} on both hosts", **ev)
+
+
+def backing_chain(disk, image: str, host) -> tuple:
+    """(backing files, where from) of `image`, top's backing first, or (None, why unknown).
+
+    qemu-img's answer (2nd exec) first; else the <backingStore> chain libvirt recorded in the
+    live XML; a raw image (or no format: libvirt does not probe) has none."""
+    chain = host.disk_chains.get(image)
+    if chain is not None:
+        if chain.error:
+            return None, f"qemu-img could not read the chain of {image} on {host.name}: {chain.error}"
+        return tuple(posixpath.normpath(f) if f.startswith("/") else f for f in chain.backing_files), \
+            where(host, f"qemu-img info --backing-chain {image}")
+    if disk.backing is not None:
+        return disk.backing, where(host, "domain XML <backingStore>")
+    if (disk.format or "raw") not in CHAIN_FORMATS:
+        return (), None
+    why = fact_missing(host, "chains") or "qemu-img was not asked about it"
+    return None, f"the backing chain of {disk.format} image {image} is unknown on {host.name} ({why})"
+
+
+def chain_findings(disk, image: str, ctx) -> list:
+    """One finding per backing file of `image` (judged like the disk itself)."""
+    files, how = backing_chain(disk, image, ctx.source)
+    if files is None:
+        return [undecided(f"disk {disk.target}: {how}", observed=image, disk=disk.target,
+                          expected="the image's backing chain")]
+    out = []
+    for depth, backing in enumerate(files, 1):
+        what = f"disk {disk.target}: backing file {backing} (depth {depth} under {image})"
+        if backing.startswith("/"):
+            out.append(path_verdict(backing, ctx, what, disk.target, readonly=True))
+        else:
+            out.append(passed(f"{what} is opened by QEMU over the network", observed=backing,
+                              disk=disk.target, source=how))
+    return out
+
+
+# --- network disks --------------------------------------------------------------------------
+
+def network_verdict(disk, ctx):
+    hosts = [h.socket or h.name for h in disk.hosts]
+    ev = dict(observed=disk.label, source=where(ctx.source, "domain XML <disk><source><host>"))
+    if any(h.transport == "unix" or is_loopback(h.name) for h in disk.hosts):
+        return failed(f"disk {disk.target}: {disk.protocol} server {', '.join(hosts)} is the source "
+                      f"host itself (loopback/unix socket); on {ctx.destination.name} it names another "
+                      "machine or nothing", expected="a server address valid from every host", disk=disk.target, **ev)
+    if not hosts and disk.protocol not in ("rbd",):
+        return undecided(f"disk {disk.target}: {disk.protocol} disk names no server", disk=disk.target, **ev)
+    return passed(f"disk {disk.target}: network disk {disk.label}, opened by QEMU itself on the "
+                  "destination (server reachability from the destination is not checked yet)",
+                  disk=disk.target, **ev)
+
+
+# --- block devices ------------------------------------------------------------------------
+
+def _identity_of(host, path):
+    """(identity, kname, how, None) or (None, kname, how, why)."""
+    block = host.block
+    if block is None:
+        return None, None, None, f"no block-device inventory on {host.name}: {fact_missing(host, 'block') or 'not gathered'}"
+    kname, how = resolve_block_path(block, path)
+    if kname is None:
+        extra = "; ".join(f"{k}: {v}" for k, v in block.errors.items())
+        return None, None, how, f"{path} does not exist on {host.name} (no {how} of that name)" + \
+            (f" [incomplete listings: {extra}]" if extra else "")
+    ident = lun_identity(block, kname)
+    if ident is None:
+        return None, kname, how, f"{path} ({kname}) on {host.name} reports no WWN, WWID or serial"
+    return ident, kname, how, None
+
+
+_BY_PATH_ISCSI = re.compile(r"^ip-(?P<portal>.+?)-iscsi-(?P<iqn>.+)-lun-(?P<lun>\d+)$")
+
+
+def _san_hint(host, path) -> str:
+    """For an iSCSI by-path name: whether `host` is logged in to that target at all."""
+    m = _BY_PATH_ISCSI.match(posixpath.basename(path)) if path.startswith("/dev/disk/by-path/") else None
+    if not m or host.block is None or host.block.iscsi is None:
+        return ""
+    logged = [s for s in host.block.iscsi if s.target == m.group("iqn") and s.state == "LOGGED_IN"]
+    return "" if logged else f"; {host.name} has no logged-in iSCSI session to {m.group('iqn')}"
+
+
+def _san_details(host) -> dict:
+    block = host.block
+    if block is None:
+        return {}
+    details = {}
+    if block.iscsi is not None:
+        details["iscsi_sessions"] = [f"{s.target} via {s.portal} ({s.state})" for s in block.iscsi]
+    if block.fc_ports:
+        details["fc_ports"] = dict(block.fc_ports)
+    return details
+
+
+def _where_else(block, identity) -> list:
+    """Names under which a host sees a LUN (to tell "absent" from "under another name")."""
+    names = [f"/dev/mapper/{m.name} ({m.dm})" for m in (block.multipath or {}).values()
+             if m.dm and lun_identity(block, m.dm) == identity]
+    dms = {m.dm for m in (block.multipath or {}).values()}
+    names += [f"/dev/{k}" for k in block.devices if k not in dms and lun_identity(block, k) == identity]
+    return names
+
+
+def block_verdict(path, ctx, what: str, label: str):
+    """The same LUN at the same path on both hosts (WWID / WWN / serial from lsblk + multipath)."""
+    src_id, src_k, how, why = _identity_of(ctx.source, path)
+    ev = dict(disk=label, source=where(ctx.source, "lsblk, /dev/disk/by-*, multipath -ll") + "; "
+              + where(ctx.destination, "lsblk, /dev/disk/by-*, multipath -ll"))
+    if src_id is None:
+        return undecided(f"{what}: cannot identify the LUN behind {path}: {why}", observed=path, **ev)
+    expected = f"{src_id[0]} {src_id[1]}"
+    dst_id, dst_k, _, dwhy = _identity_of(ctx.destination, path)
+    if dst_id is None and dst_k is None and ctx.destination.block is not None:
+        elsewhere = _where_else(ctx.destination.block, src_id)
+        hint = (f"; the LUN is visible there as {', '.join(sorted(elsewhere))}, but not under this path"
+                if elsewhere else f"; no device with {expected} on {ctx.destination.name}")
+        return failed(f"{what}: {dwhy}{hint}{_san_hint(ctx.destination, path)}",
+                      observed=f"{ctx.destination.name}: {path} absent", expected=expected,
+                      details=_san_details(ctx.destination), **ev)
+    if dst_id is None:
+        return undecided(f"{what}: cannot identify {path} on {ctx.destination.name}: {dwhy}",
+                         expected=expected, **ev)
+    ev.update(observed=f"{ctx.destination.name}: {dst_id[0]} {dst_id[1]} ({dst_k})", expected=expected)
+    if dst_id != src_id:
+        return failed(f"{what}: {path} is a different device on {ctx.destination.name} "
+                      f"({dst_id[0]} {dst_id[1]}) than on {ctx.source.name} ({expected})", **ev)
+    if how == "kernel device name":
+        return warned(f"{what}: {path} is the same LUN on both hosts today ({expected}), but kernel "
+                      "names like /dev/sdX change with discovery order and reboots", **ev)
+    return passed(f"{what}: {path} is the same LUN ({expected}) on both hosts", **ev)
+
+
+# --- pool volumes -----------------------------------------------------------------------------
+
+def resolve_volume(disk, host) -> tuple:
+    """(pool, path, None) or (None, None, why) for a <disk type='volume'> on `host`."""
+    missing = fact_missing(host, "pools") or fact_missing(host, f"pool:{disk.pool}")
+    if missing:
+        return None, None, f"storage pools of {host.name} unknown: {missing}"
+    pool = host.pools.get(disk.pool)
+    if pool is None:
+        return None, None, f"{host.name} has no storage pool named {disk.pool!r}"
+    vol = host.volumes.get((disk.pool, disk.volume))
+    if vol is None or vol.error or not vol.path:
+        why = vol.error if vol is not None and vol.error else "its path was not gathered"
+        return pool, None, f"volume {disk.volume!r} of pool {disk.pool!r} on {host.name}: {why}"
+    return pool, vol.path, None
+
+
+def volume_findings(disk, ctx) -> list:
+    label, src_where = disk.target, where(ctx.source, "virStoragePoolGetXMLDesc, virStorageVolGetPath")
+    pool, path, why = resolve_volume(disk, ctx.source)
+    if path is None:
+        return [undecided(f"disk {label}: cannot resolve {disk.label}: {why}", observed=disk.label,
+                          disk=label, source=src_where)]
+    what = f"disk {label} ({pool.type} pool {pool.name}, volume {disk.volume} = {path})"
+    dmiss = fact_missing(ctx.destination, "pools")
+    if dmiss:
+        return [undecided(f"{what}: storage pools of {ctx.destination.name} unknown: {dmiss}", disk=label)]
+    dpool = ctx.destination.pools.get(pool.name)
+    ev = dict(disk=label, source=src_where + "; " + where(ctx.destination, "virStoragePoolGetXMLDesc"),
+              expected=f"pool {pool.name}: {pool.source_identity}")
+    if dpool is None or not dpool.active:
+        state = "is not defined" if dpool is None else "is defined but not active"
+        return [failed(f"{what}: pool {pool.name} {state} on {ctx.destination.name}; libvirt looks the "
+                       "volume up by pool name there", observed=f"{ctx.destination.name}: no active pool {pool.name}", **ev)]
+    if dpool.source_identity != pool.source_identity:
+        same_but_server = (dpool.source_identity[0], *dpool.source_identity[2:]) == \
+            (pool.source_identity[0], *pool.source_identity[2:])
+        verdict = undecided if same_but_server else failed
+        tail = ("names its server differently: cannot prove it is the same server" if same_but_server
+                else "is other storage")
+        return [verdict(f"{what}: pool {pool.name} on {ctx.destination.name} {tail}",
+                        observed=f"{ctx.destination.name}: {dpool.source_identity}", **ev)]
+    if pool.type in NETWORK_POOL_TYPES:
+        return [passed(f"{what}: the same {pool.type} pool on both hosts, opened by QEMU over the network",
+                       observed=f"{ctx.destination.name}: {dpool.source_identity}", **ev)]
+    if pool.type == "netfs":                  # an active netfs pool has mounted that same export itself
+        return [passed(f"{what}: the same netfs pool (same server and export) on both hosts",
+                       observed=f"{ctx.destination.name}: {dpool.source_identity}", **ev),
+                *chain_findings(disk, path, ctx)]
+    if path.startswith("/dev/"):
+        if pool.type in BLOCK_POOL_TYPES - SHARED_POOL_TYPES - {"scsi", "mpath"}:
+            return [failed(f"{what}: a {pool.type} pool is host-local block storage", observed=path, disk=label,
+                           source=src_where, expected="a pool on shared storage (netfs, iscsi, rbd, gluster, ...)")]
+        return [block_verdict(path, ctx, what, label)]
+    dst_path = None
+    if pool.target_path and dpool.target_path and pool.target_path != dpool.target_path and \
+            path.startswith(pool.target_path.rstrip("/") + "/"):
+        dst_path = dpool.target_path.rstrip("/") + path[len(pool.target_path.rstrip("/")):]
+    return [path_verdict(path, ctx, what, label, readonly=disk.readonly, dst_path=dst_path),
+            *chain_findings(disk, path, ctx)]
+
+
+# --- NVRAM and TPM state --------------------------------------------------------------------
+
+def nvram_verdict(dom, ctx):
+    what = f"UEFI NVRAM {dom.nvram}"
+    return path_verdict(dom.nvram, ctx, what, "nvram", local_status=lambda msg, **kw: warned(
+        msg.replace(", which libvirt does not treat as shared", "") + "; libvirt does not copy NVRAM: the "
+        "destination uses its own file at that path (made from the template if missing), so UEFI "
+        "variables written after the migration diverge between hosts", **kw))
+
+
+def tpm_verdict(tpm, ctx):
+    if tpm.backend == "passthrough":
+        return failed("TPM passthrough: QEMU blocks migration of a guest using the host's TPM",
+                      observed="<tpm><backend type='passthrough'>", disk="tpm",
+                      source=where(ctx.source, "domain XML <tpm>"), expected="an emulated TPM (swtpm)")
+    if tpm.backend != "emulator":
+        return undecided(f"TPM backend {tpm.backend}: preflight cannot judge it", disk="tpm")
+    if not tpm.state_path:
+        return undecided("TPM emulator: its swtpm state directory is unknown (no domain UUID)", disk="tpm")
+    m = find_mount(ctx.source.mounts, tpm.state_path)
+    if m is None:
+        return undecided(f"TPM state {tpm.state_path}: no mount found", disk="tpm")
+    ev = dict(disk="tpm", observed=describe(m), source=where(ctx.source, "/proc/self/mountinfo"))
+    if m.fstype in SHARED_FS_TYPES:
+        return warned(f"TPM state {tpm.state_path} is on shared storage ({describe(m)}): source and "
+                      "destination swtpm then use the same files; this needs libvirt and swtpm support for "
+                      "TPM state on shared storage, otherwise keep it local", **ev)
+    return passed(f"TPM state {tpm.state_path} is local ({describe(m)}); QEMU carries the swtpm state "
+                  "in the migration stream", **ev)
+
+
+# --- cache mode (libvirt qemuMigrationSrcIsSafe) ------------------------------------------
+
+def actual_storage(disk, host) -> tuple:
+    """libvirt's actual storage type of a disk: ('file'|'block'|'network'|'nvme'|..., path, why)."""
+    if disk.type == "volume":
+        pool, path, why = resolve_volume(disk, host)
+        if path is None:
+            return None, None, why
+        if pool.type in NETWORK_POOL_TYPES:
+            return "network", path, None
+        return ("block" if path.startswith("/dev/") else "file"), path, None
+    return disk.type, disk.path, None
+
+
+def skipped_disk(disk, why: str):
+    return skipped(f"disk {disk.target}: {why}", disk=disk.target)
