@@ -24,11 +24,9 @@ def _disk_findings(disk, ctx) -> list:
         return [skipped(f"{disk.device} {disk.target} is empty: nothing to share", disk=disk.target)]
     if disk.type == "network":
         head = network_verdict(disk, ctx)
-        if disk.protocol in URL_PROTOCOLS and disk.hosts and not disk.has_auth:
-            return [head, *chain_findings(disk, image_url(disk.protocol, disk.hosts[0].name, disk.name), ctx)]
-        if disk.backing:                      # libvirt recorded a chain under another protocol
-            return [head, *chain_findings(disk, disk.label, ctx)]
-        return [head]
+        asked = disk.protocol in URL_PROTOCOLS and disk.hosts and not disk.has_auth   # qemu-img by URL
+        image = image_url(disk.protocol, disk.hosts[0].name, disk.name) if asked else disk.label
+        return [head, *chain_findings(disk, image, ctx)]      # else libvirt's <backingStore>; qcow2 unknown: ERROR
     if disk.type in ("file", "dir"):
         head = path_verdict(disk.path, ctx, what, disk.target, readonly=disk.readonly)
         return [head] if disk.type == "dir" else [head, *chain_findings(disk, disk.path, ctx)]

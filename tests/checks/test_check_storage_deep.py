@@ -70,6 +70,12 @@ def test_nfs_network_qcow2_with_local_backing_file_fails():
     assert statuses(shared_storage(migration(dom, src))) == ["pass", "fail"]
 
 
+def test_qcow2_network_disk_with_unknown_chain_is_undecided():
+    disk = replace(net_disk("iscsi", "nas", "iqn.2026-11.lab:vmstore/1", target="vda"), format="qcow2")
+    assert statuses(shared_storage(migration(domain(disks=(disk,))))) == ["pass", "error"]
+    assert statuses(shared_storage(migration(domain(disks=(replace(disk, backing=()),))))) == ["pass"]
+
+
 # --- pool volumes -----------------------------------------------------------------------------
 
 NETFS = StoragePool(name="vmpool", type="netfs", target_path="/srv/vmstore", source_hosts=("nas",),

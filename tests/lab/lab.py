@@ -51,6 +51,7 @@ GLUSTER_MOUNT = "/srv/vmstore"
 GUEST_BRIDGES = ("br0", "br-app")   # br-app exists so bridge_missing can remove it on one host
 LOCAL_IMAGES = "/var/lib/libvirt/images"
 IMAGE_SIZE = "64M"
+MNT_PORT = 20048      # ganesha's mountd, pinned (NFS_CORE_PARAM MNT_Port)
 SSH_TIMEOUT = 60
 MIGRATE_TIMEOUT = 90
 RETURN_PORT = 49300   # outside 49152-49215, so a firewalled home can still take its guest back
@@ -490,13 +491,18 @@ def boot_script_hv(host: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ganesha_conf() -> str:
+def ganesha_conf(access: str = "Access_Type = RW;", squash: str = "No_Root_Squash",
+                 clients: str = "") -> str:
+    """The nas export.  Scenarios rewrite it with other access/squash/CLIENT blocks; the clean
+    lab is ganesha_conf() with the defaults.  mountd is pinned to MNT_PORT so that a restarted
+    ganesha listens where `rpcinfo -p` said it would."""
     export = LAB_DIR / "nas" / "export"
     return f"""\
 NFS_CORE_PARAM {{
     Protocols = 3, 4;
     Enable_NLM = false;
     Enable_RQUOTA = false;
+    MNT_Port = {MNT_PORT};
 }}
 NFSV4 {{
     Graceless = true;
@@ -505,12 +511,12 @@ EXPORT {{
     Export_Id = 1;
     Path = "{export}";
     Pseudo = "/export";
-    Access_Type = RW;
-    Squash = No_Root_Squash;
+    {access}
+    Squash = {squash};
     SecType = "sys";
     Protocols = 3, 4;
     Transports = TCP;
-    FSAL {{ Name = VFS; }}
+    FSAL {{ Name = VFS; }}{clients}
 }}
 LOG {{ Default_Log_Level = EVENT; }}
 """
@@ -966,6 +972,113 @@ def invtsc_revert() -> None:
                   f"virsh -q undefine {INVTSC_GUEST.name} >/dev/null 2>&1; true")
 
 
+NFS_DENIED_HOST = "hv3"           # the nas export stops admitting hv3 (or admits it read-only)
+NAS_FIREWALL_HOST = "hv3"         # nas rejects TCP 2049 from this hypervisor
+READONLY_MOUNT_HOST = "hv3"       # gluster vol0 mounted read-only at /srv/vmstore here
+ISCSI_BLOCKED_HOST = "hv1"        # nas rejects TCP 3260 (the iSCSI portal) from this hypervisor
+NAS_NFT_TABLE = f"{PREFIX}_nas"
+
+
+def ganesha_pid() -> int:
+    return int((LAB_DIR / "nas" / "ganesha.pid").read_text().split()[0])
+
+
+def set_ganesha_export(conf: str) -> None:
+    """Rewrite nas's ganesha.conf and make the running ganesha reload its exports (SIGHUP, by
+    the PID in its own pid file; the guest on the export keeps its connection).  Waits until
+    `showmount -e` on nas lists the export again."""
+    path = LAB_DIR / "nas" / "ganesha.conf"
+    if path.read_text() == conf:
+        return
+    write(path, conf)
+    os.kill(ganesha_pid(), signal.SIGHUP)
+    export = str(LAB_DIR / "nas" / "export")
+    time.sleep(1.0)   # the reload runs asynchronously in ganesha's admin thread
+    wait_for("ganesha export after reload", lambda: ssh("nas", "showmount -e localhost",
+                                                        check=False).stdout.count(export) > 0, 30, 0.5)
+
+
+def nfs_clients_block(*entries) -> str:
+    return "".join(f"\n    CLIENT {{ Clients = {', '.join(address(h) for h in hosts)}; "
+                   f"Access_Type = {access}; }}" for hosts, access in entries)
+
+
+def nfs_export_denies_host_apply() -> None:
+    admitted = [h for h in HYPERVISORS if h != NFS_DENIED_HOST]
+    set_ganesha_export(ganesha_conf(access="Access_Type = None;",
+                                    clients=nfs_clients_block((admitted, "RW"))))
+
+
+def nfs_export_readonly_apply() -> None:
+    admitted = [h for h in HYPERVISORS if h != NFS_DENIED_HOST]
+    set_ganesha_export(ganesha_conf(access="Access_Type = None;",
+                                    clients=nfs_clients_block(([NFS_DENIED_HOST], "RO"),
+                                                              (admitted, "RW"))))
+
+
+def nfs_image() -> Path:
+    return LAB_DIR / "nas" / "export" / "vm-nfs.qcow2"
+
+
+def nfs_root_squash_apply() -> None:
+    """Root squashed; QEMU runs as root (qemu.conf) and the image is root's, mode 0644."""
+    os.chown(nfs_image(), 0, 0)
+    nfs_image().chmod(0o644)
+    set_ganesha_export(ganesha_conf(squash="Root_Squash"))
+
+
+def nfs_export_revert() -> None:
+    set_ganesha_export(ganesha_conf())
+    if nfs_image().exists():
+        nfs_image().chmod(0o666)
+
+
+def nas_reject(host: str, port: int) -> None:
+    nas_reject_revert()
+    ruleset = (f"table inet {NAS_NFT_TABLE} {{\n chain input {{\n"
+               "  type filter hook input priority 0; policy accept;\n"
+               f"  ip saddr {address(host)} tcp dport {port} reject with tcp reset\n }}\n}}\n")
+    run(["ip", "netns", "exec", ns_name(STORAGE), "nft", "-f", "-"], input=ruleset)
+
+
+def nas_reject_revert() -> None:
+    netns_exec(STORAGE, f"nft delete table inet {NAS_NFT_TABLE} 2>/dev/null || true")
+
+
+def nfs_port_blocked_apply() -> None:
+    nas_reject(NAS_FIREWALL_HOST, 2049)
+
+
+def iscsi_portal_blocked_apply() -> None:
+    nas_reject(ISCSI_BLOCKED_HOST, 3260)
+
+
+def _vmstore_mount(host: str) -> list:
+    line = ssh(host, f"grep ' {GLUSTER_MOUNT} ' /proc/mounts", check=False).stdout.split()
+    return line
+
+
+def readonly_mount_apply() -> None:
+    m = _vmstore_mount(READONLY_MOUNT_HOST)
+    if m and "ro" in m[3].split(","):
+        return
+    mount_missing_apply_on(READONLY_MOUNT_HOST)
+    ssh(READONLY_MOUNT_HOST, f"mkdir -p {GLUSTER_MOUNT} && mount -t glusterfs -o ro nas:/vol0 "
+                             f"{GLUSTER_MOUNT} && grep -q ' {GLUSTER_MOUNT} fuse.glusterfs ro' /proc/mounts")
+
+
+def readonly_mount_revert() -> None:
+    m = _vmstore_mount(READONLY_MOUNT_HOST)
+    if m and m[0] == "nas:/vol0" and "rw" in m[3].split(","):
+        return
+    mount_missing_apply_on(READONLY_MOUNT_HOST)
+    mount_gluster(READONLY_MOUNT_HOST)
+
+
+def mount_missing_apply_on(host: str) -> None:
+    ssh(host, f"while grep -q ' {GLUSTER_MOUNT} ' /proc/mounts; do umount {GLUSTER_MOUNT} || exit 1; done")
+
+
 SCENARIOS = {
     "clean": (_noop, _noop),
     "bridge_missing": (bridge_missing_apply, bridge_missing_revert),
@@ -973,6 +1086,12 @@ SCENARIOS = {
     "mount_missing": (mount_missing_apply, mount_missing_revert),
     "invtsc": (invtsc_apply, invtsc_revert),
     "different_share": (different_share_apply, different_share_revert),
+    "nfs_export_denies_host": (nfs_export_denies_host_apply, nfs_export_revert),
+    "nfs_export_readonly": (nfs_export_readonly_apply, nfs_export_revert),
+    "nfs_root_squash": (nfs_root_squash_apply, nfs_export_revert),
+    "nfs_port_blocked": (nfs_port_blocked_apply, nas_reject_revert),
+    "readonly_mount": (readonly_mount_apply, readonly_mount_revert),
+    "iscsi_portal_blocked": (iscsi_portal_blocked_apply, nas_reject_revert),
 }
 
 # What a real migration says for each fault, as (domain, source, destination) -> essential words.
