@@ -97,10 +97,17 @@ def _judge_squash(disk, info, dst):
         return warned(f"disk {disk.target}: export {exp.path} on {sh.name} squashes ALL users to uid "
                       f"{rule.anonuid}: QEMU ({user}) works only if the images are owned by (or writable "
                       f"for) uid {rule.anonuid}; libvirt cannot chown them there", **ev)
-    if rule.squash in ("root", "root_id") and is_root_user(user):
-        return warned(f"disk {disk.target}: QEMU runs as root on {dst.name} and export {exp.path} on "
-                      f"{sh.name} squashes root to uid {rule.anonuid}: opening the image fails (permission "
-                      f"denied) unless it is owned by uid {rule.anonuid} or world-writable", **ev)
+    if rule.squash in ("root", "root_id") and is_root_user(user) and str(rule.anonuid) != "0":
+        # Measured in the lab (ganesha Squash = Root_Squash, QEMU as root, image root:root 0644):
+        # the incoming QEMU's NFS open is refused ("NFS: ACCESS denied. Required access rw-.
+        # Allowed access r--") and the migration fails. Image ownership on the server is not
+        # gathered, so the one case where it works (owned by the anonymous uid or world-writable)
+        # cannot be confirmed: FAIL, saying how to make it pass.
+        return failed(f"disk {disk.target}: QEMU runs as root on {dst.name} and export {exp.path} on "
+                      f"{sh.name} squashes root to uid {rule.anonuid}: the destination QEMU's read-write "
+                      f"open of the image is denied (NFS ACCESS: rw- required, r-- allowed) unless the "
+                      f"image is owned by uid {rule.anonuid} or world-writable, which preflight cannot "
+                      "see on the server", **ev)
     if rule.squash in ("root", "root_id"):
         return passed(f"disk {disk.target}: QEMU runs as {user} (not squashed); the images must be owned by "
                       f"{user}'s uid, the same uid on every hypervisor"
@@ -116,13 +123,16 @@ def _judge_squash(disk, info, dst):
     requires=("domains", "mounts", "addresses", "qemu_user"),
     verifies="Per NFS disk on an inventory storage host: the export rule admitting the destination "
              "(see nfs.export_allows_host) against the user QEMU runs as there (qemu.conf `user`, else "
-             "the package's commented default). WARN when all users are squashed (all_squash, "
-             "Squash = All) or when QEMU runs as root and root is squashed (root_squash, the knfsd and "
-             "ganesha default); PASS for a non-root QEMU user or no_root_squash.",
+             "the package's commented default). FAIL when QEMU runs as root and root is squashed "
+             "(root_squash, the knfsd and ganesha default) to a non-zero anonymous uid; WARN when all "
+             "users are squashed (all_squash, Squash = All); PASS for a non-root QEMU user or "
+             "no_root_squash.",
     rationale="A squashed uid is mapped to the anonymous uid (65534 unless anonuid is set) on the "
               "server: QEMU then opens the image as nobody and gets 'Permission denied' on the "
               "destination unless the file is owned by that uid or world-writable, and libvirt's "
-              "dynamic_ownership chown fails there.",
+              "dynamic_ownership chown fails there. A guest already running on the source says "
+              "nothing: its QEMU opened the image before the export changed, and a real migration "
+              "to a root-squashing export fails ('NFS: ACCESS denied. Required access rw-').",
     remediation="Run QEMU as a dedicated user with the same uid on all hypervisors (qemu.conf `user = "
                 "\"libvirt-qemu\"`, the Debian default) and own the images by it; or set `anonuid`/`anongid` "
                 "(knfsd) / `Anonymous_Uid` (ganesha) to that uid; or, on a dedicated storage network only, "

@@ -106,12 +106,18 @@ def check(
              "a changed key is never accepted). Off by default: verify fingerprints instead."),
     parallel: int = typer.Option(16, "--parallel", min=1, max=256,
                                  help="Hosts gathered at once."),
+    write_test: bool = typer.Option(
+        False, "--write-test",
+        help="INTRUSIVE: on every destination, create and delete an empty file "
+             "(.preflight-write-test-<random>) as QEMU's user in each shared directory holding a guest's "
+             "writable image, to prove write access (storage.qemu_write_access). One extra exec per host; "
+             "the file is always removed. Off by default: preflight is read-only."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no terminal summary."),
 ) -> None:
     """Check that every running VM can live-migrate to every other host of a cluster.
 
     Read-only: preflight runs commands that inspect hosts and asks libvirt questions; it changes
-    nothing on any host.
+    nothing on any host (unless --write-test, which creates and deletes one test file per directory).
     """
     from rich.console import Console
 
@@ -129,6 +135,8 @@ def check(
             raise UsageProblem(f"--only/--skip: no check or category {unknown[0]!r}; "
                                f"`preflight checks` lists them")
         started = now()
+        if write_test and replay is not None:
+            raise UsageProblem("--write-test acts on live hosts; it cannot be combined with --replay")
         if replay is not None:
             record_data, source, name = load_recording(replay), f"replay:{replay}", cluster
             name = record_data.get("cluster", cluster) if cluster == "demo" else cluster
@@ -136,11 +144,13 @@ def check(
             spec = load(cluster, str(inventory) if inventory else None)
             name = spec.name
             if spec.replay is not None:
+                if write_test:
+                    raise UsageProblem(f"--write-test acts on live hosts; cluster {spec.name!r} is a recording")
                 record_data, source = load_recording(spec.replay), f"replay:{spec.replay.name}"
             else:
                 progress = None if quiet else _progress(err)
                 record_data = gather(spec, GatherOptions(trust_new_host_keys=trust_new_host_keys,
-                                                         parallel=parallel), progress)
+                                                         parallel=parallel, write_test=write_test), progress)
                 source = "live"
         if record is not None:
             _write(record, _dump(record_data))
@@ -154,7 +164,7 @@ def check(
 
 _STAGES = {"connect": "connecting", "facts": "gathering shell facts", "libvirt": "asking libvirt",
            "gathered": "facts gathered", "unreachable": "UNREACHABLE", "pairs": "checking host pairs",
-           "done": "all facts gathered"}
+           "done": "all facts gathered", "write-test": "INTRUSIVE write test (--write-test)"}
 
 
 def _progress(console):

@@ -171,6 +171,9 @@ class RunReport:
     checks: list  # list[dict]: metadata of the checks that were selected to run
     selection: dict = field(default_factory=dict)  # {"only": [...], "skip": [...]}
     source: str = "live"  # "live" or "replay:<file>"
+    # per running domain: its disks, their storage identity on source and destinations, and the
+    # storage verdict per destination (plain JSON-ready dicts, see preflight.engine.disks)
+    domains: list = field(default_factory=list)
 
     def counts(self) -> dict:
         out = {s.value: 0 for s in Status}
@@ -208,4 +211,5 @@ class RunReport:
             "checks": self.checks,
             "results": [r.to_dict() for r in self.results],
             "migrations": [m.to_dict() for m in self.migrations],
+            "domains": [dict(d) for d in self.domains],
         }

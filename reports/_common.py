@@ -119,6 +119,16 @@ SEVERITIES = ("critical", "high", "medium", "low")
 
 STATUS_LABEL = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR", "skip": "SKIP"}
 VERDICT_LABEL = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "unknown": "UNKNOWN"}
+# Disk verdicts (preflight.engine.disks) add "skip": every storage result for it was SKIP.
+DISK_VERDICTS = ("pass", "warn", "fail", "unknown", "skip")
+DISK_VERDICT_LABEL = {**VERDICT_LABEL, "skip": "N/A"}
+DISK_VERDICT_MEANING = {
+    "pass": "the destination sees the same storage",
+    "warn": "same storage, with a warning",
+    "fail": "the destination does not see the same storage (or storage blocks the move)",
+    "unknown": "could not be decided, or no storage check judged this disk",
+    "skip": "nothing to share (e.g. an empty drive)",
+}
 VERDICT_MEANING = {
     "pass": "can live-migrate",
     "warn": "can live-migrate, with warnings",
@@ -353,6 +363,8 @@ def build_view(doc: dict) -> dict:
             "worst": _worst_status(r["status"] for r in rs),
         })
 
+    disks = _disks_view(doc.get("domains") or [], host_names)
+
     counts = run.get("counts") or {s: sum(1 for r in results if r["status"] == s) for s in STATUSES}
     exit_code = run.get("exit_code")
     return {
@@ -381,7 +393,57 @@ def build_view(doc: dict) -> dict:
         "unknown_migrations": unknown_migrations,
         "hosts": host_rows,
         "checks": check_sections,
+        "disks": disks,
     }
+
+
+def _disks_view(domains: list, host_names: list) -> dict:
+    """The Disks section: per source host, per domain, one row per disk with one cell per destination
+    (columns in inventory order), plus counts of the disk/destination verdicts."""
+    counts = {v: 0 for v in DISK_VERDICTS}
+    groups: dict = {}
+    for item in domains:
+        disks = []
+        for disk in item.get("disks") or []:
+            by_host = {d["host"]: d for d in disk.get("destinations") or []}
+            cells = []
+            for name in host_names:
+                if name == item["host"]:
+                    continue
+                d = by_host.get(name)
+                if d is None:
+                    continue
+                verdict = d.get("verdict") or "unknown"
+                counts[verdict] = counts.get(verdict, 0) + 1
+                cells.append({**d, "verdict": verdict,
+                              "label": DISK_VERDICT_LABEL.get(verdict, verdict.upper()),
+                              "backing": [{"path": b["path"], "identity": (b.get("destinations") or {}).get(name)}
+                                          for b in disk.get("backing") or []]})
+            cells += [{**d, "label": DISK_VERDICT_LABEL.get(d.get("verdict"), "UNKNOWN"), "backing": []}
+                      for h, d in by_host.items() if h not in host_names]
+            disks.append({**disk, "cells": cells,
+                          "worst": _worst_disk_verdict(c["verdict"] for c in cells)})
+        destinations = [c["host"] for c in disks[0]["cells"]] if disks else \
+            [n for n in host_names if n != item["host"]]
+        groups.setdefault(item["host"], []).append({
+            "domain": item["domain"], "error": item.get("error"), "disks": disks,
+            "destinations": destinations,
+            "worst": _worst_disk_verdict(d["worst"] for d in disks),
+        })
+    ordered = [{"host": h, "domains": groups[h]} for h in host_names if h in groups]
+    ordered += [{"host": h, "domains": doms} for h, doms in groups.items() if h not in host_names]
+    total = sum(counts.values())
+    return {"groups": ordered, "counts": counts, "total": total,
+            "domain_count": len(domains),
+            "disk_count": sum(len(i.get("disks") or []) for i in domains)}
+
+
+_DISK_VERDICT_RANK = {"skip": 0, "pass": 1, "warn": 2, "unknown": 3, "fail": 4}
+
+
+def _worst_disk_verdict(verdicts: Iterable[str]) -> Optional[str]:
+    verdicts = [v for v in verdicts if v]
+    return max(verdicts, key=lambda v: _DISK_VERDICT_RANK.get(v, 3)) if verdicts else None
 
 
 _STATUS_RANK = {"skip": 0, "pass": 1, "warn": 2, "error": 3, "fail": 4}

@@ -13,7 +13,8 @@ from functools import lru_cache
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
-from preflight.reports._common import (EXIT_MEANING, SEVERITIES, STATUS_LABEL, STATUSES,
+from preflight.reports._common import (DISK_VERDICT_LABEL, DISK_VERDICT_MEANING, DISK_VERDICTS,
+                                       EXIT_MEANING, SEVERITIES, STATUS_LABEL, STATUSES,
                                        VERDICT_LABEL, VERDICT_MEANING, VERDICTS, build_view,
                                        format_value, is_long, report_document, shorten)
 
@@ -41,6 +42,8 @@ def _environment() -> Environment:
     env.globals.update(
         STATUSES=STATUSES, VERDICTS=VERDICTS, SEVERITIES=SEVERITIES, STATUS_LABEL=STATUS_LABEL,
         VERDICT_LABEL=VERDICT_LABEL, VERDICT_MEANING=VERDICT_MEANING, EXIT_MEANING=EXIT_MEANING,
+        DISK_VERDICTS=DISK_VERDICTS, DISK_VERDICT_LABEL=DISK_VERDICT_LABEL,
+        DISK_VERDICT_MEANING=DISK_VERDICT_MEANING,
     )
     return env
 

@@ -37,6 +37,7 @@ def render_terminal(report, console: Optional[Console] = None) -> None:
     _hosts(console, view)
     _checks(console, view)
     _matrix(console, view)
+    _disks(console, view)
     _blockers(console, view)
     _summary(console, view)
 
@@ -199,6 +200,49 @@ def _matrix_cell(c: dict) -> Text:
         for b in c[kind]:
             cell.append("\n" + ("" if c["verdict"] == own else prefix) + clean_text(b["check"]))
     return cell
+
+
+_DISK_STATUS = {"fail": ("fail",), "unknown": ("error",), "warn": ("warn",)}
+
+
+def _disks(console: Console, view: dict) -> None:
+    """One line per disk (storage kind and identity on the source), then one per destination whose
+    verdict is not PASS/N/A (identity there and the checks behind the verdict); destinations that
+    PASS share one line. The full reasons are in WHAT BLOCKS MIGRATIONS and the check listing."""
+    disks = view["disks"]
+    if not disks["groups"]:
+        return
+    _section(console, "DISKS")
+    for g in disks["groups"]:
+        for d in g["domains"]:
+            where = f"{clean_text(d['domain'])} (on {clean_text(g['host'])})"
+            if d["error"]:
+                console.print(_status_line("error", f"{where}: domain XML unreadable: {d['error']}"))
+                continue
+            for k in d["disks"]:
+                console.print(Text(f"{where} {clean_text(k['target'])}: {clean_text(k['kind'])}", style="bold")
+                              .append(f" [{shorten(clean_text(_ident_text(k['identity'])), 90)}]", style=""))
+                quiet: dict = {}
+                for c in k["cells"]:
+                    if c["verdict"] in ("pass", "skip"):
+                        quiet.setdefault(c["verdict"], []).append(c["host"])
+                        continue
+                    ids = sorted({r["check"] for r in c.get("results") or ()
+                                  if r["status"] in _DISK_STATUS.get(c["verdict"], ())})
+                    why = ", ".join(ids) if ids else shorten(clean_text(c.get("reason") or ""), 80)
+                    console.print(_indented(_status_line(
+                        c["verdict"], f"-> {c['host']}" + (f" ({why})" if why else "")
+                                      + f": {shorten(clean_text(_ident_text(c['identity'])), 80)}"), 2))
+                for verdict, hosts in quiet.items():
+                    label = "N/A" if verdict == "skip" else VERDICT_LABEL[verdict]
+                    line = Text(f"{label}:".ljust(_LABEL_WIDTH + 1), style=STYLE.get(verdict, ""))
+                    line.append(" -> " + clean_text(", ".join(hosts))
+                                + (": nothing to share" if verdict == "skip" else ": same storage"))
+                    console.print(_indented(line, 2))
+
+
+def _ident_text(ident: dict) -> str:
+    return ("" if ident["state"] == "found" else f"{ident['state']}: ") + ident["text"]
 
 
 def _blockers(console: Console, view: dict) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from preflight import __version__
+from preflight.engine.disks import build_disk_inventory
 from preflight.engine.matrix import build_matrix
 from preflight.engine.registry import Registry
 from preflight.engine.runner import Selection, run_checks, select
@@ -25,6 +26,7 @@ class GatherOptions:
     trust_new_host_keys: bool = False
     parallel: int = 16
     pair_probes: bool = True
+    write_test: bool = False      # INTRUSIVE: create+delete a file as QEMU's user (preflight.facts.write_test)
 
 
 def now() -> str:
@@ -67,6 +69,7 @@ def gather(cluster: Cluster, options: GatherOptions, progress: Optional[Callable
         identity_files=(str(cluster.identity_file),) if cluster.identity_file else (),
         workers=options.parallel,
         probes=options.pair_probes,
+        write_test=options.write_test,
     )
     from preflight.inventory import InventoryError
     from preflight.transport.errors import ConfigError
@@ -97,6 +100,7 @@ def evaluate(record: dict, registry: Registry, selection: Selection, *, cluster:
         selection={"only": list(selection.only), "skip": list(selection.skip),
                    "left_out": [s.id for s in left_out]},
         source=source,
+        domains=build_disk_inventory(facts, results),
     )
 
 

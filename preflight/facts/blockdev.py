@@ -44,7 +44,9 @@ def parse_lsblk(text: str) -> dict:
                               type=_clean(node.get("type")), size=_clean(node.get("size")),
                               wwn=_clean(node.get("wwn")), serial=_clean(node.get("serial")),
                               vendor=_clean(node.get("vendor")), model=_clean(node.get("model")),
-                              tran=_clean(node.get("tran")), hctl=_clean(node.get("hctl")), parent=parent)
+                              tran=_clean(node.get("tran")), hctl=_clean(node.get("hctl")), parent=parent,
+                              maj_min=_clean(node.get("maj:min")), fstype=_clean(node.get("fstype")),
+                              uuid=_clean(node.get("uuid")))
             out.setdefault(kname, dev)          # a multipath map appears under each of its paths
             walk(node.get("children") or (), kname)
 

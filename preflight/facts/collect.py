@@ -22,6 +22,7 @@ from typing import Callable, Optional, Protocol, Sequence
 from preflight.facts.gather import gather_host, unreachable_entry
 from preflight.facts.raw import FORMAT
 from preflight.facts.storage_hosts import finish_storage_hosts, nfs_probe_targets, start_storage_hosts
+from preflight.facts.portals import network_disk_targets
 from preflight.transport.errors import TransportError
 from preflight.transport.ssh import HostTarget, SshContext, SshSettings
 
@@ -61,6 +62,7 @@ class CollectOptions:
     probes: bool = True
     probe_timeout: float = 5.0
     listener_lifetime: int = 15
+    write_test: bool = False                  # INTRUSIVE opt-in (--write-test): see preflight.facts.write_test
 
     @classmethod
     def coerce(cls, options) -> "CollectOptions":
@@ -184,6 +186,10 @@ def collect(cluster_inventory, options=None, progress: Optional[ProgressCallback
                 sessions[name] = session
                 entries[name] = entry
         record["hosts"] = {name: entries[name] for name in names}       # inventory order
+        if opts.write_test:                     # only on explicit request: creates and removes a file
+            from preflight.facts.write_test import run_write_tests
+            run_write_tests(sessions, record["hosts"], timeout=opts.command_timeout, workers=opts.workers,
+                            progress=progress)
         record["storage_hosts_facts"] = finish_storage_hosts(storage_futures, sessions, record["hosts"],
                                                              opts, progress)
         if opts.pairs and sum(1 for e in entries.values() if e.get("reachable")) > 1:
@@ -193,7 +199,8 @@ def collect(cluster_inventory, options=None, progress: Optional[ProgressCallback
             record["pairs"] = run_pairs(sessions, record["hosts"], probe_timeout=opts.probe_timeout,
                                         listener_lifetime=opts.listener_lifetime, workers=opts.workers,
                                         cpu=opts.cpu_compare, probes=opts.probes, progress=progress,
-                                        nfs_targets=nfs_probe_targets(record))
+                                        nfs_targets=nfs_probe_targets(record),
+                                        portal_targets=network_disk_targets(record["hosts"]))
     finally:
         for session in sessions.values():
             if session is not None:

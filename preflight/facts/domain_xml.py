@@ -50,6 +50,16 @@ def _source_auth(disk) -> tuple:
     return True, ref
 
 
+def _secret_ref_kind(disk) -> tuple:
+    """(how the secret is named: "uuid"/"usage", its type) of the disk's <auth><secret>."""
+    secret = disk.find("auth/secret")
+    if secret is None:
+        secret = disk.find("source/auth/secret")
+    if secret is None:
+        return None, None
+    return ("uuid" if secret.get("uuid") else "usage" if secret.get("usage") else None), secret.get("type")
+
+
 def _disk_hosts(source) -> tuple:
     hosts = []
     for host in source.findall("host") if source is not None else ():
@@ -113,6 +123,7 @@ def parse_disk(elem) -> Disk:
         shareable=elem.find("shareable") is not None,
         transient=elem.find("transient") is not None,
         has_auth=has_auth, auth_secret=secret, empty=empty,
+        auth_secret_by=_secret_ref_kind(elem)[0], auth_secret_type=_secret_ref_kind(elem)[1],
         backing=_backing_chain(elem),
     )
 

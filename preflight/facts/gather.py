@@ -7,9 +7,12 @@ back into `{"rc", "out", "err"}` per key.
 libvirt facts: through a `LibvirtBridge` on the same SSH connection, every call time-bounded
 and counted (storage pools, and the volumes domains reference, included).
 
-Backing chains: a SECOND (and last) batched exec, after libvirt, because it needs the domain
-list: `qemu-img info --backing-chain -U --output=json IMAGE` for every image (see
-`chain_targets`). No more execs per host, whatever the number of disks.
+Backing chains and image access: a SECOND (and last) batched exec, after libvirt, because it
+needs the domain list: `qemu-img info --backing-chain -U --output=json IMAGE` for every image
+(see `chain_targets`), `stat -L` of writable images, their directories and the shared mount
+points, and `id`/`getent` for QEMU's user (see `image_access_plan`). No more execs per host,
+whatever the number of disks (only the intrusive, opt-in --write-test adds one:
+preflight.facts.write_test). Secrets: identity only (`_gather_secrets`), never a value.
 
 Secrets are scrubbed here, before anything is stored: recordings go to disk and reports.
 A fact that fails goes into "errors" with why; a host is never crashed as a whole.
@@ -28,6 +31,7 @@ from preflight.transport.errors import TransportError
 
 __all__ = [
     "gather_host", "gather_shell", "gather_libvirt", "gather_chains", "chain_targets", "unreachable_entry",
+    "gather_image_batch", "image_access_plan",
     "build_facts_script", "parse_facts_output",
     "scrub_domain_xml", "scrub_conf_text", "scrub_mount_options", "scrub_shell_fact",
     "DOMAIN_STATES", "MASK",
@@ -304,7 +308,37 @@ def gather_libvirt(bridge, errors: dict) -> dict:
         del nets
         out["networks"] = networks
     _gather_pools(bridge, out, errors)
+    _gather_secrets(bridge, out, errors)
     return out
+
+
+def _gather_secrets(bridge, out: dict, errors: dict) -> None:
+    """libvirt secrets: uuid, usage type, usage id, ephemeral/private flags. NEVER the value:
+    virSecretGetValue is not called, and of the secret's XML only two root attributes are kept."""
+    from preflight.facts.storage_access import MAX_SECRETS, SECRET_USAGE_TYPES, secret_flags
+    conn = bridge.conn
+    try:
+        objs = bridge.call("listAllSecrets", conn.listAllSecrets, 0)
+    except TransportError as exc:
+        errors["secrets"] = str(exc)
+        return
+    found = []
+    for sec in objs[:MAX_SECRETS]:
+        entry: dict = {}
+        try:
+            entry["uuid"] = bridge.call("secret.UUIDString", sec.UUIDString)
+            kind = bridge.call("secret.usageType", sec.usageType)
+            entry["usage_type"] = SECRET_USAGE_TYPES.get(kind, str(kind))
+            entry["usage_id"] = bridge.call("secret.usageID", sec.usageID) or None
+            entry["ephemeral"], entry["private"] = secret_flags(bridge.call("secret.XMLDesc", sec.XMLDesc, 0))
+        except TransportError as exc:
+            errors[f"secret:{entry.get('uuid', '?')}"] = str(exc)
+            entry.setdefault("uuid", "?")
+        found.append(entry)
+    out["secrets"] = found
+    if len(objs) > MAX_SECRETS:
+        out["secrets_truncated"] = True
+    del objs
 
 
 MAX_VOLUMES = 256          # referenced volumes looked up per host (each costs 2 calls)
@@ -429,6 +463,56 @@ def gather_chains(conn, targets: list, timeout: Optional[float] = None) -> tuple
     return chains, None
 
 
+def image_access_plan(shell: dict, libvirt_facts: dict) -> tuple:
+    """(access part of the raw "image_access" entry, fact keys -> argv for the second exec):
+    QEMU's user/group from qemu.conf, `id`/`getent` for its ids, `stat -L` of every writable
+    image with its ancestors and of the shared mount points with theirs. Reads only."""
+    from preflight.facts.qemu_conf import parse_qemu_conf, qemu_identity
+    from preflight.facts.storage_access import access_keys, access_paths, shared_mountpoints
+    res = (shell or {}).get("qemu_conf")
+    acc: dict = {"user": None, "group": None}
+    if res is None or res.get("rc") != 0:
+        acc["why"] = "/etc/libvirt/qemu.conf could not be read: the user QEMU runs as is unknown"
+    else:
+        ident = qemu_identity(res.get("out") or "")
+        caps = parse_qemu_conf(res.get("out") or "", prefix="clear_emulator_capabilities")
+        acc.update(user=ident["user"], group=ident["group"], dynamic_ownership=ident["dynamic_ownership"],
+                   keeps_caps=caps.get("clear_emulator_capabilities", 1) == 0)
+        if not ident["user"]:
+            acc["why"] = "qemu.conf names no user and has no commented default: QEMU's user is unknown"
+    mountinfo = ((shell or {}).get("mountinfo") or {}).get("out") or ""
+    keys = access_keys(access_paths(libvirt_facts or {}), shared_mountpoints(mountinfo),
+                       acc["user"], acc["group"])
+    return acc, keys
+
+
+def gather_image_batch(conn, chain_list: list, access: dict, access_argv: dict,
+                       timeout: Optional[float] = None) -> tuple:
+    """The host's SECOND (and last) exec: qemu-img backing chains + the image access facts.
+    Returns (chains, image_access entry, error or None)."""
+    keys = {f"chain_{i}": QEMU_IMG_INFO + [t] for i, t in enumerate(chain_list)}
+    keys.update(access_argv)
+    if not keys:
+        return {}, dict(access, stats={}), None
+    marker = "PFM" + secrets.token_hex(12)
+    try:
+        res = conn.run_script(build_facts_script(keys, marker), timeout=timeout)
+    except TransportError as exc:
+        return None, None, f"batched qemu-img info / stat failed: {exc}"
+    got, missing = parse_facts_output(res.stdout_bytes, marker, keys.keys())
+
+    def result(key):
+        return got.get(key) or {"rc": -1, "out": "", "err": missing.get(key, "no output")}
+    chains = {t: result(f"chain_{i}") for i, t in enumerate(chain_list)}
+    entry = dict(access)
+    for name, key in (("uid", "qemu_uid"), ("gid", "qemu_gid"), ("groups", "qemu_groups"),
+                      ("group_ent", "qemu_group_ent")):
+        if key in keys:
+            entry[name] = result(key)
+    entry["stats"] = {k: result(k) for k in keys if k.startswith("stat_")}
+    return chains, entry, None
+
+
 # --- one host -----------------------------------------------------------------------------
 
 def unreachable_entry(address: Optional[str], error: str) -> dict:
@@ -477,13 +561,17 @@ def gather_host(conn, *, bridge=None, libvirt_timeout: float = 30.0, shell_timeo
             bridge.close()
     if "domains" in (entry["libvirt"] or {}):
         note("chains")
-        chains, why = gather_chains(conn, chain_targets(entry["libvirt"]), shell_timeout)
+        access, access_argv = image_access_plan(entry["shell"], entry["libvirt"])
+        chains, image_access, why = gather_image_batch(conn, chain_targets(entry["libvirt"]), access,
+                                                       access_argv, shell_timeout)
         if why:
-            entry["errors"]["chains"] = why
+            entry["errors"]["chains"] = entry["errors"]["image_access"] = why
         else:
             entry["chains"] = chains
+            entry["image_access"] = image_access
     else:
         entry["errors"].setdefault("chains", "not attempted: the domain list is unavailable")
+        entry["errors"].setdefault("image_access", "not attempted: the domain list is unavailable")
     entry["round_trips"] = conn.round_trips
     note("gathered")
     return entry

@@ -46,6 +46,8 @@ class Disk:
     shareable: bool = False
     has_auth: bool = False           # an <auth> element exists (secret usage/uuid, never its value)
     auth_secret: Optional[str] = None  # the secret's uuid or usage name, never its value
+    auth_secret_by: Optional[str] = None    # "uuid" or "usage": how <auth><secret> names the secret
+    auth_secret_type: Optional[str] = None  # <secret type=...>: ceph, iscsi, ...
     empty: bool = False              # a cdrom/floppy drive with no medium
     transient: bool = False          # <transient/>: libvirt refuses to migrate such a domain
     # <backingStore> chain from the live XML: None = the XML says nothing (inactive XML, old
@@ -226,6 +228,7 @@ class HostFacts:
     qemu_user_from: Optional[str] = None      # where qemu_user was read
     dynamic_ownership: Optional[bool] = None
     nfs_probes: Optional[tuple] = None        # ((server, port, purpose, target, outcome, detail), ...); None = not probed
+    portal_probes: Optional[tuple] = None     # network-disk servers: ((target, port, protocol, outcome, detail), ...); None = not probed
     fact_errors: dict = field(default_factory=dict)  # fact key -> why it is missing
     round_trips: int = 0
     libvirt_calls: int = 0
@@ -235,6 +238,13 @@ class HostFacts:
     pools: dict = field(default_factory=dict)        # pool name -> StoragePool (fact key "pools")
     volumes: dict = field(default_factory=dict)      # (pool, volume) -> PoolVolume (fact key "pools")
     disk_chains: dict = field(default_factory=dict)  # image path/URL -> DiskChain (fact key "chains")
+    # storage: issue 3 (cluster file systems, QEMU's write access, network-disk secrets)
+    cluster_stack: Optional["ClusterStack"] = None   # fact key "cluster_stack"
+    qemu_cred: Optional["QemuCredentials"] = None    # fact key "image_access" (2nd exec: id/getent)
+    file_stats: dict = field(default_factory=dict)   # path -> FileStat (fact key "image_access")
+    write_tests: Optional[dict] = None               # directory -> WriteTest; None = not run (--write-test)
+    secrets: Optional[tuple] = None                  # tuple[LibvirtSecret]; fact key "secrets"
+    fs_ids: Optional[dict] = None                    # blkid: device -> (TYPE, UUID); fact key "blkid"
 
     def domain(self, name: str) -> Optional[Domain]:
         return next((d for d in self.domains if d.name == name), None)
@@ -391,6 +401,9 @@ class BlockDevice:
     tran: Optional[str] = None       # iscsi, fc, sas, sata, nvme, usb, ...
     hctl: Optional[str] = None
     parent: Optional[str] = None     # kname of the device this one sits on (lsblk children)
+    maj_min: Optional[str] = None    # "253:3": what mountinfo's major:minor column names
+    fstype: Optional[str] = None     # file-system signature (libblkid): gfs2, ocfs2, ext4, ...
+    uuid: Optional[str] = None       # file-system UUID (libblkid)
 
 
 @dataclass(frozen=True)
@@ -422,3 +435,61 @@ class BlockFacts:
     iscsi: Optional[tuple] = None                   # tuple[IscsiSession]; None = iscsiadm not installed
     fc_ports: dict = field(default_factory=dict)    # fc host -> port_state
     errors: dict = field(default_factory=dict)      # part (lsblk, by-id, ...) -> why it is missing
+
+
+@dataclass(frozen=True)
+class ClusterStack:
+    """Which cluster-stack daemons run on a host (a /proc scan, `systemctl is-active`, sysfs)."""
+
+    proc_readable: bool = False      # False: other processes are hidden (hidepid): cannot tell
+    processes: tuple = ()            # names seen running among dlm_controld, corosync, pacemakerd, ...
+    units: dict = field(default_factory=dict)   # unit -> `systemctl is-active` word; {} = no systemctl
+    ocfs2_stack: Optional[str] = None    # /sys/fs/ocfs2/cluster_stack: o2cb, pcmk; None = ocfs2 not loaded
+    o2cb_clusters: tuple = ()        # /sys/kernel/config/cluster/*: clusters the o2cb stack has online
+
+
+@dataclass(frozen=True)
+class QemuCredentials:
+    """The uid, gid and supplementary groups QEMU gets on a host (libvirt: virGetGroupList)."""
+
+    user: str
+    uid: int
+    gid: int                         # qemu.conf group (what libvirt sets), else the user's primary group
+    groups: tuple = ()               # supplementary gids of the user, gid included
+    group: Optional[str] = None
+    dynamic_ownership: bool = True
+    keeps_caps: bool = False         # root QEMU with clear_emulator_capabilities = 0 (CAP_DAC_OVERRIDE kept)
+
+
+@dataclass(frozen=True)
+class FileStat:
+    """`stat -L` of one path: numeric owner, group and permission bits."""
+
+    path: str
+    uid: int
+    gid: int
+    mode: int                        # permission bits (0o755)
+    kind: str                        # regular file, directory, block special file, ...
+
+
+@dataclass(frozen=True)
+class WriteTest:
+    """--write-test: a file created and removed as QEMU's user in `directory` (intrusive, opt-in)."""
+
+    directory: str
+    user: str
+    created: bool = False
+    removed: bool = False
+    error: Optional[str] = None
+    images_writable: dict = field(default_factory=dict)   # image -> True/False (access(2) W_OK as the user)
+
+
+@dataclass(frozen=True)
+class LibvirtSecret:
+    """A libvirt secret's identity. Its value is never gathered (virSecretGetValue is never called)."""
+
+    uuid: str
+    usage_type: Optional[str] = None     # ceph, iscsi, volume, tls, vtpm, none
+    usage_id: Optional[str] = None
+    ephemeral: Optional[bool] = None
+    private: Optional[bool] = None

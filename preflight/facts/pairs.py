@@ -15,6 +15,11 @@
     opens only part of the range must not pass on an untested port). Each source then probes all destinations in ONE
     exec (in parallel, each connect bounded) that also records `getent hosts NAME`.
 
+(c) Storage servers, in that same per-source exec: the NFS servers' ports (nfs_targets) and
+    every TCP server named by a guest's <disk type='network'> anywhere in the cluster
+    (portal_targets: iSCSI portals, Gluster, NBD, Ceph monitors, ...), since any hypervisor
+    may become any guest's destination.
+
 Round trips: every destination 1 (listener), every source 1 (probes) -- reported per host as
 "pair_round_trips"; in the pair records the source's shared exec is charged to its first pair.
 """
@@ -370,14 +375,19 @@ def _probe_from_source(conn, destinations: list, timeout: float, pythons=PYTHONS
 def run_pairs(sessions: dict, hosts: dict, *, probe_timeout: float = PROBE_TIMEOUT,
               listener_lifetime: int = LISTENER_LIFETIME, workers: int = 16,
               cpu: bool = True, probes: bool = True, progress: Optional[Callable] = None,
-              nfs_targets: Optional[dict] = None) -> list:
+              nfs_targets: Optional[dict] = None, portal_targets: Optional[list] = None) -> list:
     """sessions: name -> object with .conn (open Connection or None) and .bridge (open
     LibvirtBridge or None); hosts: name -> raw host entry (updated in place with
     "pair_round_trips" and "pair_libvirt_calls"). Returns the raw "pairs" list.
 
     nfs_targets: {storage host: {"target": name or address, "ports": [(port, purpose)]}}
     (see preflight.facts.storage_hosts.nfs_probe_targets): probed from every source in the
-    same exec as the migration ports; results go to hosts[source]["nfs_probes"]."""
+    same exec as the migration ports; results go to hosts[source]["nfs_probes"].
+
+    portal_targets: [{"protocol", "target", "port"}] -- every TCP server named by a guest's
+    <disk type='network'> in the cluster (see preflight.facts.portals.network_disk_targets):
+    also probed from every source in that same exec; results go to
+    hosts[source]["portal_probes"]. Neither adds a round trip."""
     names = [n for n in hosts if hosts[n].get("reachable") and sessions.get(n) is not None
              and sessions[n].conn is not None]
     before_rt = {n: sessions[n].conn.round_trips for n in names}
@@ -431,8 +441,12 @@ def run_pairs(sessions: dict, hosts: dict, *, probe_timeout: float = PROBE_TIMEO
                     mport = listeners[d].port or plan[d]["lo"]
                     dests.append({"name": d, "target": plan[d]["target"],
                                   "ports": [(mport, "migration"), (plan[d]["ssh_port"], "ssh")]})
+                # storage servers ride the same exec: NFS servers' ports, network-disk portals
                 for server, spec in (nfs_targets or {}).items():
                     dests.append({"name": ("nfs", server), "target": spec["target"], "ports": list(spec["ports"])})
+                for t in portal_targets or ():
+                    dests.append({"name": ("portal", t["target"]), "target": t["target"],
+                                  "ports": [(t["port"], t["protocol"])]})
                 return s, _probe_from_source(sessions[s].conn, dests, probe_timeout)
 
             note("*", "pairs", "probing")
@@ -445,6 +459,14 @@ def run_pairs(sessions: dict, hosts: dict, *, probe_timeout: float = PROBE_TIMEO
                          "detail": error or results.get((("nfs", server), port, purpose), {}).get("detail"),
                          "elapsed_ms": results.get((("nfs", server), port, purpose), {}).get("elapsed_ms")}
                         for server, spec in nfs_targets.items() for port, purpose in spec["ports"]]
+                if portal_targets is not None:
+                    hosts[s]["portal_probes"] = []
+                    for t in portal_targets:
+                        row = results.get((("portal", t["target"]), t["port"], t["protocol"]), {})
+                        hosts[s]["portal_probes"].append(
+                            {"protocol": t["protocol"], "target": t["target"], "port": t["port"],
+                             "outcome": "error" if error else row.get("outcome", "error"),
+                             "detail": error or row.get("detail"), "elapsed_ms": row.get("elapsed_ms")})
                 first = True
                 for d in names:
                     if d == s:

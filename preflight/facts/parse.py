@@ -35,6 +35,11 @@ qemu_caps       shell ``qemu_caps``          HostFacts.qemu_caps (emulator -> Qe
 pools           libvirt ``pools``/``volumes``  HostFacts.pools, HostFacts.volumes
 pool:NAME       one pool's XML               NAME is left out of HostFacts.pools
 chains          raw ``chains`` (2nd exec)    HostFacts.disk_chains (path -> DiskChain)
+cluster_stack   shell ``cluster_stack``      HostFacts.cluster_stack (dlm/corosync/o2cb)
+blkid           shell ``blkid``              HostFacts.fs_ids (device -> file-system type, UUID)
+image_access    raw ``image_access``         HostFacts.qemu_cred, file_stats (stat, id;
+                (2nd exec)                   write_tests from raw ``write_test``)
+secrets         libvirt ``secrets``          HostFacts.secrets (uuid/usage only, no value)
 cpu             pair ``cpu``                 PairFacts.cpu (domain -> CpuVerdict)
 probes          pair ``probes``              PairFacts.probes
 resolved        pair ``resolved``            PairFacts.resolved
@@ -55,11 +60,13 @@ from preflight.facts.qemu_conf import migration_ports
 from preflight.facts.raw import FORMAT, SHELL_FACTS
 from preflight.facts.storage_hosts import parse_host_storage_fields, parse_storage_hosts
 from preflight.facts.storage_parse import BLOCK_SHELL_KEYS, parse_storage_fields
+from preflight.facts.storage_access import parse_access_fields
 
 HOST_FACT_KEYS = ("hostname", "fqdn", "machine_id", "mounts", "interfaces", "addresses",
                   "qemu_conf", "libvirt", "capabilities", "domains", "networks",
                   "fstab", "mount_units", "qemu_user",
-                  "block", "qemu_caps", "pools", "chains")
+                  "block", "qemu_caps", "pools", "chains",
+                  "cluster_stack", "blkid", "image_access", "secrets")
 PAIR_FACT_KEYS = ("cpu", "probes", "resolved")
 
 # fact key -> the raw shell key it is parsed from (raw "errors" may use either name)
@@ -217,6 +224,7 @@ def parse_host(name: str, raw_host: dict) -> HostFacts:
     fields.update(parse_host_storage_fields(raw_host, errors))   # fstab, mount_units, qemu_user
     fields.update(_parse_libvirt(raw_host, errors))
     fields.update(parse_storage_fields(raw_host, errors))        # block, qemu_caps, pools, chains
+    fields.update(parse_access_fields(raw_host, errors))         # cluster_stack, image_access, secrets
     # Raw errors for keys parsed elsewhere or not parsed yet are kept under their fact key,
     # so that nothing is dropped silently. "hostname" is ambiguous in the raw record (shell
     # `hostname` and libvirt getHostname): both readers above already consumed it.

@@ -24,7 +24,10 @@ plain JSON:
           "errors": {FACT_KEY: "why it could not be gathered"},
           "nfs_probes": [{"server": "nas", "port": 2049, "purpose": "nfs",   # pair phase; absent =
                           "target": "nas", "outcome": "answered",          # not probed
-                          "detail": null, "elapsed_ms": 2}]
+                          "detail": null, "elapsed_ms": 2}],
+          "portal_probes": [{"protocol": "iscsi", "target": "nas",          # pair phase; absent =
+                             "port": 3260, "outcome": "answered",          # not probed (-> ERROR)
+                             "detail": null, "elapsed_ms": 1}]
         }
       },
       "storage_hosts_facts": {                       # absent in older records = not gathered
@@ -45,6 +48,13 @@ plain JSON:
       ]
     }
 
+"portal_probes" (preflight.facts.portals, storage.portal_reachable): TCP connects FROM this
+hypervisor to every server named by any guest's <disk type='network'> in the cluster (iSCSI
+portal, Gluster, NBD, Ceph monitors, NFS, ...), at the disk's port or the protocol's default,
+made in the pair phase's single probe exec per host. Records made before this key existed (or
+with probes disabled) lack it: storage.portal_reachable then says ERROR for every network
+disk, never PASS.
+
 "storage_hosts_facts" (preflight.facts.storage_hosts): storage servers (and NFS servers named by
 a hypervisor's mount that are inventory hosts) contacted over SSH, shell only, no libvirt:
 /etc/exports, /etc/exports.d/*.exports, `exportfs -v`, ganesha.conf and its %includes,
@@ -58,11 +68,48 @@ batched like the shell facts: {IMAGE: {"rc", "out", "err"}}. The libvirt part al
 "pools": [{"name", "active", "xml"}] and "volumes": [{"pool", "volume", "path", "error"}] (only
 volumes a domain references). Records without these keys replay with the facts missing.
 
+"image_access" (storage.qemu_write_access): gathered in that same SECOND exec (so still at most
+3 round trips per host: shell batch, libvirt channel, image batch): QEMU's qemu.conf user/group,
+dynamic_ownership, whether clear_emulator_capabilities = 0, and the answers of `id -u/-g/-G USER`,
+`getent group GROUP` and `stat -L -c '%u:%g:%a:%F:%n'` of every writable image with its
+directories and of every shared mount point with its ancestors (see
+preflight.facts.storage_access). "write_test": {DIR: {"rc","out","err"}} exists only when the run
+was made with the INTRUSIVE `--write-test` (one more exec per destination, see
+preflight.facts.write_test). The libvirt part carries "secrets": [{"uuid", "usage_type",
+"usage_id", "ephemeral", "private"}] (never a value). Shell keys "cluster_stack" and "blkid"
+feed storage.cluster_fs.
+
 A fact that could not be gathered is absent and named in "errors"; parsers turn that into
 HostFacts.fact_errors so that checks needing it say ERROR, never PASS.
 """
 
 FORMAT = "preflight-facts/1"
+
+# Which cluster-stack daemons run (no pgrep needed: a /proc scan with the shell's own `read`),
+# what systemd says of their units (no systemctl -> "unit - no-systemctl"), and the OCFS2 stack
+# (/sys/fs/ocfs2/cluster_stack; o2cb clusters online under configfs). Reads only.
+CLUSTER_STACK_SCRIPT = r"""
+if [ -r /proc/1/comm ]; then echo 'proc readable'; else echo 'proc hidden'; fi
+for p in /proc/[0-9]*; do
+  c=; read -r c < "$p/comm" 2>/dev/null || continue
+  case "$c" in dlm_controld|corosync|pacemakerd|gfs_controld|ocfs2_controld*|o2hb-*) echo "proc $c" ;; esac
+done | sort -u
+if command -v systemctl >/dev/null 2>&1; then
+  for u in dlm corosync pacemaker o2cb; do printf 'unit %s %s\n' "$u" "$(systemctl is-active "$u" 2>/dev/null | head -n 1)"; done
+else echo 'unit - no-systemctl'; fi
+if [ -r /sys/fs/ocfs2/cluster_stack ]; then printf 'ocfs2_stack %s\n' "$(cat /sys/fs/ocfs2/cluster_stack)"; fi
+for c in /sys/kernel/config/cluster/*; do [ -d "$c" ] && printf 'o2cb_cluster %s\n' "${c##*/}"; done
+exit 0
+"""
+
+BLKID_SCRIPT = r"""
+set --
+while read -r dev mp fs rest; do
+  case "$fs" in gfs2|ocfs2) set -- "$@" "$dev" ;; esac
+done < /proc/self/mounts
+[ $# -gt 0 ] || exit 0
+exec blkid -o export "$@"
+"""
 
 # Shell facts gathered from every hypervisor in one batched exec. key -> argv.
 SHELL_FACTS = {
@@ -81,7 +128,8 @@ SHELL_FACTS = {
     # made by hand has none. rc 127 = no systemctl (no systemd): then fstab/autofs only.
     "mount_units": ["systemctl", "list-unit-files", "--type=mount,automount", "--no-legend", "--no-pager"],
     # block storage identity (storage.block_identity): rc 127 = tool not installed
-    "lsblk": ["lsblk", "-J", "-o", "NAME,KNAME,PATH,TYPE,SIZE,WWN,SERIAL,VENDOR,MODEL,TRAN,HCTL"],
+    # (MAJ:MIN, FSTYPE, UUID: storage.cluster_fs maps a mount's major:minor to its file-system UUID)
+    "lsblk": ["lsblk", "-J", "-o", "NAME,KNAME,PATH,MAJ:MIN,TYPE,SIZE,WWN,SERIAL,VENDOR,MODEL,TRAN,HCTL,FSTYPE,UUID"],
     "disk_by_id": ["ls", "-l", "/dev/disk/by-id"],
     "disk_by_path": ["ls", "-l", "/dev/disk/by-path"],
     "multipath": ["multipath", "-ll"],
@@ -91,6 +139,12 @@ SHELL_FACTS = {
     # libvirt's QEMU capabilities cache (storage.cache_mode): the migration-file-drop-cache flag
     "qemu_caps": ["sh", "-c", "grep -H -e '<emulator>' -e '<selfvers>' -e '<version>' "
                               "-e 'migration-file-drop-cache' /var/cache/libvirt/qemu/capabilities/*.xml"],
+    # cluster stack of GFS2/OCFS2 (storage.cluster_fs): see CLUSTER_STACK_SCRIPT
+    "cluster_stack": ["sh", "-c", CLUSTER_STACK_SCRIPT],
+    # file-system UUID and type of the devices holding MOUNTED GFS2/OCFS2 file systems only (no
+    # probing of idle or dead SAN paths), by libblkid: lsblk's FSTYPE/UUID come from udev and are
+    # empty where udev is absent. No cluster fs mounted: empty output; rc 127 = no blkid.
+    "blkid": ["sh", "-c", BLKID_SCRIPT],
 }
 
 # Facts whose absence must make the checks that read them ERROR (error keys use these names).

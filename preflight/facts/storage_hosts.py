@@ -20,6 +20,7 @@ from preflight.facts.exports import ExportsError, merge_exports, parse_exportfs_
 from preflight.facts.fstab import FstabError, parse_fstab, parse_unit_files
 from preflight.facts.ganesha import GaneshaError, parse_ganesha
 from preflight.facts.models import StorageHostFacts
+from preflight.facts.portals import parse_portal_probes
 from preflight.facts.qemu_conf import qemu_identity
 
 RAW_KEY = "storage_hosts_facts"
@@ -325,6 +326,9 @@ def parse_host_storage_fields(raw_host: dict, errors: dict) -> dict:
     probes = parse_nfs_probes(raw_host)
     if probes is not None:              # None (the default) = not probed: the check says so
         fields["nfs_probes"] = probes
+    portals = parse_portal_probes(raw_host)
+    if portals is not None:             # None (the default) = not probed: storage.portal_reachable says ERROR
+        fields["portal_probes"] = portals
     out, rc, err = _out(raw_host, "qemu_conf")
     if out is not None and rc == 0:
         ident = qemu_identity(out)

@@ -33,6 +33,23 @@ EXPECTED = {
     "different_share": [("storage.shared", "fail", {"domain": "vm-gluster", "source": "hv1",
                                                     "destination": L.MOUNT_MISSING_HOST, "disk": "vda"})],
     "invtsc": [("domain.blockers", "fail", {"domain": L.INVTSC_GUEST.name, "host": L.INVTSC_GUEST.home})],
+    "nfs_export_denies_host": [("nfs.export_allows_host", "fail",
+                                {"domain": "vm-nfs", "source": "hv2", "destination": L.NFS_DENIED_HOST,
+                                 "disk": "vda", "message~": "does not admit"})],
+    "nfs_export_readonly": [("nfs.export_allows_host", "fail",
+                             {"domain": "vm-nfs", "source": "hv2", "destination": L.NFS_DENIED_HOST,
+                              "disk": "vda", "message~": "read-only"})],
+    "nfs_root_squash": [("nfs.root_squash", "fail", {"domain": "vm-nfs", "source": "hv2", "destination": d,
+                                                     "disk": "vda"}) for d in ("hv1", "hv3")],
+    "nfs_port_blocked": [(check, "fail", {"domain": "vm-nfs", "source": "hv2", "destination": L.NAS_FIREWALL_HOST,
+                                          "disk": "vda", "message~": "2049"})
+                         for check in ("nfs.server_reachable", "storage.portal_reachable")],
+    "readonly_mount": [("storage.shared", "fail", {"domain": "vm-gluster", "source": "hv1",
+                                                   "destination": L.READONLY_MOUNT_HOST, "disk": "vda",
+                                                   "message~": "read-only"})],
+    "iscsi_portal_blocked": [("storage.portal_reachable", "fail",
+                              {"domain": "vm-iscsi", "source": "hv3", "destination": L.ISCSI_BLOCKED_HOST,
+                               "disk": "vda", "message~": "3260"})],
 }
 
 
@@ -54,8 +71,11 @@ def preflight(lab, tmp_path: Path, *extra, inventory=None) -> tuple:
 
 
 def matching(report, check, status, fields) -> list:
+    """Results of `check` with `status` whose fields equal `fields` ("message~": a substring of
+    the message)."""
     return [r for r in report["results"] if r["check"] == check and r["status"] == status
-            and all(r.get(k) == v for k, v in fields.items())]
+            and all(v in (r.get("message") or "") if k == "message~" else r.get(k) == v
+                    for k, v in fields.items())]
 
 
 def assert_agrees_with_oracle(report, oracle: dict) -> None:
@@ -78,7 +98,9 @@ def assert_agrees_with_oracle(report, oracle: dict) -> None:
 
 
 @pytest.mark.parametrize("name", ["clean", "bridge_missing", "firewall_reject", "mount_missing",
-                                  "different_share", "invtsc"])
+                                  "different_share", "invtsc", "nfs_export_denies_host",
+                                  "nfs_export_readonly", "nfs_root_squash", "nfs_port_blocked",
+                                  "readonly_mount", "iscsi_portal_blocked"])
 def test_matrix_agrees_with_real_migrations(lab, scenario, tmp_path, name):
     with scenario(name):
         proc, report = preflight(lab, tmp_path)

@@ -181,7 +181,79 @@ def make_report() -> RunReport:
     return RunReport(cluster="lab-east", started="2026-11-26T02:50:01Z",
                      finished="2026-11-26T02:50:09Z", tool_version="0.1.0", hosts=hosts,
                      results=fixed, migrations=migrations, checks=CHECKS,
-                     selection={"only": [], "skip": ["nfs.mount_options"]}, source="live")
+                     selection={"only": [], "skip": ["nfs.mount_options"]}, source="live",
+                     domains=make_domains())
+
+
+NFS_MOUNT = {"fstype": "nfs4", "source": "nas:/vol0", "mountpoint": "/mnt/vms", "root": "/",
+             "readonly": False, "server": "nas", "export": "/vol0"}
+EXT4_MOUNT = {"fstype": "ext4", "source": "/dev/sda2", "mountpoint": "/", "root": "/", "readonly": False}
+WWID = "6001405aaaabbbbccccddddeeeeffff0"
+
+
+def _ident(state, text, **kw):
+    return {"state": state, "text": text, **kw}
+
+
+def _dest(host, identity, verdict, reason, results):
+    return {"host": host, "identity": identity, "verdict": verdict, "reason": reason,
+            "results": [{"check": c, "status": s} for c, s in results]}
+
+
+def _disk(target, source, kind, identity, destinations, *, type="file", device="disk", fmt="qcow2",
+          backing=(), backing_note=None):
+    return {"target": target, "device": device, "type": type, "source": source, "format": fmt,
+            "cache": "none", "readonly": False, "shareable": False, "kind": kind, "identity": identity,
+            "backing": list(backing), "backing_note": backing_note, "destinations": destinations}
+
+
+def make_domains() -> list:
+    """The disk inventory of the same run (preflight.engine.disks shape)."""
+    nfs = _ident("found", "nfs4 nas:/vol0 at /mnt/vms", mount=NFS_MOUNT)
+    unreachable = _ident("unknown", "hv4 could not be reached")
+    down = ("unknown", "destination hv4 could not be checked: ssh: connect to host 10.0.0.14 port 22: "
+                       "Connection timed out")
+    web_vda = _disk("vda", "/mnt/vms/web01.qcow2", "file on nfs4 nas:/vol0", nfs, [
+        _dest("hv2", nfs, "pass", "storage.shared_disks: all disks on NFS share /mnt/vms",
+              [("storage.shared_disks", "pass")]),
+        _dest("hv3", _ident("found", "ext4 /dev/sda2 at /", mount=EXT4_MOUNT), "fail",
+              "storage.shared_disks: nas:/vol0 is not mounted at /mnt/vms on hv3",
+              [("storage.shared_disks", "fail")]),
+        _dest("hv4", unreachable, *down, []),
+    ], backing=[{"path": "/mnt/vms/base/debian12.qcow2", "depth": 1, "identity": nfs,
+                 "destinations": {"hv2": nfs, "hv3": _ident("found", "ext4 /dev/sda2 at /", mount=EXT4_MOUNT),
+                                  "hv4": unreachable}}])
+    web_cd = _disk("sda", "(no medium)", "empty cdrom drive", _ident("found", "no medium: nothing to share"), [
+        _dest(h, _ident("found", "no medium: nothing to share"), "skip",
+              "storage.shared_disks: cdrom sda is empty: nothing to share", [("storage.shared_disks", "skip")])
+        for h in ("hv2", "hv3")] + [_dest("hv4", unreachable, *down, [])], device="cdrom", fmt="raw")
+    local = _ident("found", "ext4 /dev/sda2 at /var/lib/libvirt",
+                   mount={**EXT4_MOUNT, "mountpoint": "/var/lib/libvirt"})
+    db_vda = _disk("vda", "/var/lib/libvirt/images/db01.qcow2", "local file on ext4", local, [
+        _dest("hv2", local, "fail", "storage.shared_disks: disk vda is on local storage /var/lib/libvirt/images",
+              [("storage.shared_disks", "fail")]),
+        _dest("hv3", local, "unknown", "no storage check judged disk vda against hv3", []),
+        _dest("hv4", unreachable, *down, []),
+    ])
+    lun = _ident("found", f"WWID {WWID} (dm-0, via multipath map)",
+                 lun={"by": "wwid", "id": WWID, "device": "dm-0", "via": "multipath map"})
+    app_vdb = _disk("vdb", "/dev/mapper/mpatha", "block multipath iSCSI LUN", lun, [
+        _dest("hv1", lun, "pass", "storage.shared_disks: the same LUN on both hosts", [("storage.shared_disks", "pass")]),
+        _dest("hv3", _ident("absent", "/dev/mapper/mpatha does not exist on hv3 (no multipath map of that name); "
+                                      f"no device with WWID {WWID}"), "fail",
+              "storage.shared_disks: LUN absent on hv3", [("storage.shared_disks", "fail")]),
+        _dest("hv4", unreachable, *down, []),
+    ], type="block", fmt="raw")
+    hostile = _disk(HOSTILE, "/mnt/vms/" + HOSTILE + ".qcow2", "file on nfs4 nas:/vol0", nfs, [
+        _dest("hv2", _ident("found", HOSTILE), "fail", "storage.shared_disks: " + HOSTILE,
+              [("storage.shared_disks", "fail")]),
+    ])
+    return [
+        {"domain": "db01", "host": "hv1", "error": None, "disks": [db_vda]},
+        {"domain": "web01", "host": "hv1", "error": None, "disks": [web_vda, web_cd]},
+        {"domain": HOSTILE, "host": "hv1", "error": None, "disks": [hostile]},
+        {"domain": "app01", "host": "hv2", "error": None, "disks": [app_vdb]},
+    ]
 
 
 if __name__ == "__main__":

@@ -126,7 +126,9 @@ def test_probe_outcomes(conn):
 def test_gather_host_with_libvirt(libvirt_lab, defined_domains, conn):
     entry = gather_host(conn, libvirt_timeout=60)
     assert entry["reachable"] is True and entry["error"] is None
-    assert entry["round_trips"] == 2                  # batched shell facts + libvirt helper channel
+    assert entry["round_trips"] == 3                  # shell facts + libvirt helper channel + image batch
+    acc = entry["image_access"]                       # the image batch: QEMU's ids (qemu.conf user root)
+    assert acc["user"] == "root" and acc["uid"]["out"].strip() == "0"
     lv = entry["libvirt"]
     assert lv["lib_version"] >= 9_000_000 and lv["hv_version"] > 0 and lv["hostname"]
     assert "<capabilities>" in lv["capabilities"] and "<domainCapabilities>" in lv["domcapabilities"]
@@ -165,7 +167,7 @@ def test_collect_end_to_end(libvirt_lab, defined_domains):
     down = rec["hosts"]["pft-down"]
     assert down["reachable"] is False and "127.0.0.1:1" in down["error"]
     up = rec["hosts"]["pft-target"]
-    assert up["reachable"] and up["round_trips"] == 2 and up["pair_round_trips"] == 2
+    assert up["reachable"] and up["round_trips"] == 3 and up["pair_round_trips"] == 2
     pairs = {(p["source"], p["destination"]): p for p in rec["pairs"]}
     assert set(pairs) == {("pft-target", "pft-behind"), ("pft-behind", "pft-target")}
     p = pairs[("pft-target", "pft-behind")]

@@ -30,7 +30,16 @@ def raw_host():
             "disk_by_path": ok(""), "multipath": {"rc": 127, "out": "", "err": "not found"},
             "iscsi_sessions": ok(read("storage/iscsiadm-session-P3.flatcar-issue349.txt")),
             "fc_hosts": ok(""), "qemu_caps": ok(read("storage/qemu-caps-cache-grep.lab-hv1.txt")),
+            "cluster_stack": ok(read("storage/cluster-stack.this-machine.txt")),
+            "blkid": ok(read("storage/blkid-export.this-machine.txt")),
         },
+        "image_access": {"user": "libvirt-qemu", "group": "libvirt-qemu", "dynamic_ownership": True,
+                         "keeps_caps": False,
+                         "uid": ok(read("storage/id-u-libvirt-qemu.this-machine.txt")),
+                         "gid": ok(read("storage/id-g-libvirt-qemu.this-machine.txt")),
+                         "groups": ok(read("storage/id-G-libvirt-qemu.this-machine.txt")),
+                         "group_ent": ok(read("storage/getent-group-libvirt-qemu.this-machine.txt")),
+                         "stats": {"stat_0": ok(read("storage/stat-image-path.this-machine.txt"))}},
         "chains": {"/srv/vmstore/vm-gluster.qcow2": ok(read("storage/qemu-img-chain1.lab-gluster.json"))},
         "libvirt": {
             "lib_version": 9000000, "hv_version": 7002000, "hostname": "hv1.example.org",
@@ -42,6 +51,8 @@ def raw_host():
                           "xml": read("libvirt/network-default.virsh9-test-driver.xml")}],
             "pools": [{"name": "nfsimages", "active": True, "xml": read("storage/pool-netfs.libvirt.xml")}],
             "volumes": [],
+            "secrets": [{"uuid": "0a81f5b2-8403-7b23-c8d6-21ccc2f80d6f", "usage_type": "ceph",
+                         "usage_id": "client.libvirt secret", "ephemeral": False, "private": True}],
         },
         "errors": {},
     }
@@ -58,6 +69,8 @@ def test_full_host():
     assert h.networks["default"].active and h.domain("vm-shared").disks[0].path.endswith("vm-shared.qcow2")
     assert any(m.mountpoint.endswith("/vm store") for m in h.mounts)
     assert (h.round_trips, h.libvirt_calls, h.address) == (1, 9, "10.251.7.11")
+    assert h.cluster_stack.proc_readable and h.fs_ids["/dev/loop0"][0] == "ext4"
+    assert (h.qemu_cred.uid, h.qemu_cred.gid) == (64055, 64055) and h.secrets[0].usage_type == "ceph"
 
 
 def test_unreachable_host_has_every_fact_missing():
