@@ -164,17 +164,82 @@ def _with(finding, ev, **more):
     return replace(finding, **kw)
 
 
-def nfs_disks_or_skip(domain, host, cluster, judge):
-    """Run `judge(disk, info)` for every NFS disk of `domain` as `host` opens it."""
+def nfs_disks_or_skip(domain, host, cluster, judge, client_side=None):
+    """Run `judge(disk, info)` for every NFS disk of `domain` as `host` opens it.
+    `client_side(disk, use, skip_finding)`: the verdict for a server that is not an inventory
+    storage host (where the server side cannot be judged), else that SKIP stands."""
+    from preflight.model import Status
     findings = []
     for disk in domain.disks:
         if disk.empty:
             continue
         info, problem = resolve(disk, host, cluster)
-        if problem is not None:
+        if problem is not None and client_side is not None and problem.status == Status.SKIP:
+            findings.append(client_side(disk, nfs_use(disk, host), problem))
+        elif problem is not None:
             findings.append(problem)
         elif info is not None:
             findings.append(judge(disk, info))
     if not findings:
         return [skipped(f"no disk of {domain.name} is on NFS on {host.name}")]
     return findings
+
+
+# --- the destination's own view: `showmount -e SERVER` run FROM it (pair phase) -------------
+
+def _covers(listed: str, path: str) -> bool:
+    from preflight.facts.exports import _within
+    return _within("/" + path.strip("/"), "/" + listed.strip("/"))
+
+
+def showmount_view(host, use: NfsUse, export_path: Optional[str] = None) -> tuple:
+    """(kind, text, listed exports) of `showmount -e` of use.server as run from `host`.
+
+    kind: "listed" (an export covering the path is in the list), "missing" (the server answered
+    and no listed export covers the path: decisive), "absent" (tool not installed), "unknown"
+    (not gathered, no answer, or not decisive). `export_path`: the server-side export's real
+    path when the server's export table is known, else use.path. "missing" is decisive for
+    NFSv3 uses only (QEMU's own NFS client, vers=3 mounts): the MOUNT protocol is NFSv3's."""
+    cmd = f"`showmount -e {use.server}` from {host.name}"
+    views = getattr(host, "nfs_showmount", None)
+    if views is None:
+        return "unknown", f"{cmd}: not gathered (pair phase not run, or a recording made before it existed)", ()
+    view = views.get(use.server.lower())
+    if view is None:
+        return "unknown", f"{cmd}: not run (server not in this host's listing)", ()
+    if view.status == "absent":
+        return "absent", f"{cmd}: showmount is not installed (nfs-common)", ()
+    if view.status != "listed":
+        return "unknown", f"{cmd}: no export list ({view.status}: {view.detail or '?'})", ()
+    listed = view.exports
+    shown = ", ".join(p + (f" ({','.join(g)})" if g else "") for p, g in listed) or "an empty list"
+    path = export_path or use.path
+    hit = next(((p, g) for p, g in listed if _covers(p, path)), None)
+    if hit is not None:
+        return "listed", f"{cmd} lists {hit[0]} ({','.join(hit[1]) or 'no client list'})", listed
+    v3 = bool(use.version) and use.version.startswith("3")
+    if not v3:
+        return "unknown", (f"{cmd} lists {shown}; none covers {path}, but that is not decisive for "
+                           f"NFSv{use.version or '?'}: the MOUNT protocol serves NFSv3 clients (an NFSv4 "
+                           "client asks by pseudo path, and a server may leave v4-only exports out)"), listed
+    return "missing", f"{cmd} answered with {shown}: nothing covering {path}", listed
+
+
+def groups_admit(groups: tuple, host) -> Optional[str]:
+    """How showmount's client list admits `host` ("" = it does not, None = cannot tell)."""
+    from preflight.facts.exports import spec_matches
+    if not groups or any(g.strip("()").lower() in ("everyone", "*") for g in groups):
+        return "listed for everyone"
+    names = client_names(host)
+    addrs = [a.split("/")[0] for i in host.interfaces.values() for a in i.addresses
+             if not a.startswith(("127.", "::1", "fe80"))]
+    undecided_seen = False
+    for g in groups:
+        if spec_matches(g, names, None):
+            return f"client list entry {g} names {host.name}"
+        hits = [spec_matches(g, (), a) for a in addrs]
+        if addrs and all(hits):
+            return f"client list entry {g} covers every address of {host.name}"
+        if any(h is None for h in hits) or any(hits):
+            undecided_seen = True
+    return None if undecided_seen else ""

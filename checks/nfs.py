@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from preflight.engine.registry import check, failed, passed, skipped, undecided, warned
 from preflight.facts.qemu_conf import is_root_user
-from preflight.model import Scope, Severity
+from preflight.model import Scope, Severity, Status
 
 from ._common import LIBVIRT_DOMAIN_XML, unparsed
-from ._nfs import nfs_disks_or_skip, nfs_use, storage_host
+from ._nfs import groups_admit, nfs_disks_or_skip, nfs_use, showmount_view, storage_host
 
 EXPORTS_MAN = "https://man7.org/linux/man-pages/man5/exports.5.html"
 GANESHA_EXPORT = "https://github.com/nfs-ganesha/nfs-ganesha/blob/next/src/config_samples/export.txt"
@@ -54,6 +54,59 @@ def _judge_access(disk, info, dst):
                   f"(no client rule matches it): QEMU on {dst.name} cannot open {use.path}", **ev)
 
 
+def _with_showmount(finding, disk, info, dst):
+    """The server-side verdict, checked against what the server offers the destination when
+    asked FROM it (`showmount -e`, pair phase): an export the server answers without -> FAIL."""
+    from dataclasses import replace
+    exp, use = info["export"], info["use"]
+    kind, text, _ = showmount_view(dst, use, exp.path if exp is not None else None)
+    if kind == "absent":
+        text += ": verdict from the server-side export rules only"
+    observed = f"{finding.observed}; {text}" if finding.observed else text
+    source = f"{finding.source or ''}; {dst.name}: showmount -e {use.server} (pair phase)".lstrip("; ")
+    if kind == "missing" and finding.status != Status.FAIL:
+        return failed(f"disk {disk.target}: {use.server} does not offer export {exp.path} to {dst.name} when "
+                      f"asked from it (`showmount -e`), although its export table "
+                      + ("admits it" if finding.status == Status.PASS else "was read")
+                      + ": the running server's exports differ from its configuration (not reloaded?) or it "
+                      f"does not recognise {dst.name} as an admitted client", observed=observed, source=source,
+                      expected=finding.expected, disk=finding.disk)
+    return replace(finding, observed=observed, source=source)
+
+
+def _client_side(disk, use, skip, dst):
+    """A server outside the inventory: the destination's own `showmount -e` is the evidence."""
+    from dataclasses import replace
+    kind, text, listed = showmount_view(dst, use)
+    ev = dict(disk=disk.target, observed=text,
+              source=f"{dst.name}: showmount -e {use.server} (pair phase); /proc/self/mountinfo, domain XML",
+              expected=f"{use.server} offers an export covering {use.path} to {dst.name}")
+    if kind == "missing":
+        return failed(f"disk {disk.target}: NFS server {use.server} answers `showmount -e` from {dst.name} but "
+                      f"offers nothing covering {use.path}: QEMU on {dst.name} cannot open the disk "
+                      f"({use.via})", **ev)
+    v3 = bool(use.version) and use.version.startswith("3")
+    if kind == "listed" and v3:
+        from preflight.facts.exports import _within
+        path, groups = next((p, g) for p, g in listed
+                            if _within("/" + use.path.strip("/"), "/" + p.strip("/")))
+        how = groups_admit(groups, dst)
+        if how:
+            return passed(f"disk {disk.target}: {use.server} offers {path} to {dst.name} ({how}; "
+                          "nfs-ganesha lists only the exports the asking client may use). Read-write access "
+                          f"and squashing are not visible from the client side: add {use.server} to "
+                          "storage_hosts to check its export rules", **ev)
+        return undecided(f"disk {disk.target}: {use.server} lists {path} for {', '.join(groups)} only; "
+                         f"cannot tell whether {dst.name} is among them (add {use.server} to storage_hosts)",
+                         **ev)
+    view = (dst.nfs_showmount or {}).get(use.server.lower())
+    if view is not None and view.status in ("error", "timeout") and v3:
+        return undecided(f"disk {disk.target}: {use.server} is not in the inventory and gave {dst.name} no "
+                         f"export list ({view.status}): NFSv3 clients need its MOUNT service; {text}", **ev)
+    return replace(skip, message=f"{skip.message}; {text}", observed=skip.observed or text,
+                   source=skip.source or ev["source"])
+
+
 @check(
     id="nfs.export_allows_host", title="The NFS export of every NFS disk admits the destination read-write",
     category="nfs", severity=Severity.CRITICAL, scope=Scope.MIGRATION,
@@ -64,7 +117,16 @@ def _judge_access(disk, info, dst):
              "an export covering the path, serving the NFS version used, whose client rules admit the "
              "destination (by its address toward the server, hostname, FQDN; CIDR, wildcard; knfsd "
              "precedence or ganesha's first matching CLIENT block) read-write (read-only suffices for "
-             "a read-only disk). Servers not in the inventory are SKIP: judged from the client side only.",
+             "a read-only disk). Then the destination's own view: `showmount -e SERVER` run FROM it in the "
+             "pair phase's probe exec (nfs-ganesha lists only the exports the asking client may use): for "
+             "an NFSv3 use (QEMU's own NFS client, vers=3 mounts; the MOUNT protocol is NFSv3's) a "
+             "server that answers without an export covering the path is FAIL even when the export "
+             "table admits it; for NFSv4 the list is evidence only; showmount not installed leaves the "
+             "verdict to the export rules (said in the evidence). Servers not in the inventory are "
+             "judged from that client-side list only, for NFSv3 uses: not offered FAIL, offered to "
+             "everyone or to the destination by name/network PASS (read-write and squashing unseen), "
+             "offered to other clients only ERROR, no export list ERROR; NFSv4 uses, showmount absent "
+             "or not gathered SKIP (client side only).",
     rationale="The destination QEMU opens the guest's disks itself. An export that does not list the "
               "destination makes the incoming guest fail to start ('access denied by server'); a "
               "read-only export lets it start and then fail every write. A mount that works today may "
@@ -72,12 +134,15 @@ def _judge_access(disk, info, dst):
     remediation="Add the destination to the export with read-write access: knfsd `/vol0 "
                 "10.0.0.0/24(rw,sync,no_subtree_check)` in /etc/exports then `exportfs -ra`; "
                 "nfs-ganesha: a `CLIENT { Clients = 10.0.0.0/24; Access_Type = RW; }` block (or "
-                "Access_Type = RW on the EXPORT) and `Protocols = 3, 4;`, then reload ganesha.",
+                "Access_Type = RW on the EXPORT) and `Protocols = 3, 4;`, then reload ganesha. Confirm from "
+                "the destination: `showmount -e SERVER` must list the export.",
     references=(EXPORTS_MAN, GANESHA_EXPORT, LIBVIRT_DOMAIN_XML + "#hard-drives-floppy-disks-cdroms"),
 )
 def export_allows_host(ctx):
+    dst = ctx.destination
     return unparsed(ctx.domain, ctx.source) or nfs_disks_or_skip(
-        ctx.domain, ctx.destination, ctx.cluster, lambda d, info: _judge_access(d, info, ctx.destination))
+        ctx.domain, dst, ctx.cluster, lambda d, info: _with_showmount(_judge_access(d, info, dst), d, info, dst),
+        client_side=lambda d, use, skip: _client_side(d, use, skip, dst))
 
 
 def _judge_squash(disk, info, dst):

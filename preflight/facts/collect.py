@@ -23,6 +23,7 @@ from preflight.facts.gather import gather_host, unreachable_entry
 from preflight.facts.raw import FORMAT
 from preflight.facts.storage_hosts import finish_storage_hosts, nfs_probe_targets, start_storage_hosts
 from preflight.facts.portals import network_disk_targets
+from preflight.facts.listings import list_targets
 from preflight.transport.errors import TransportError
 from preflight.transport.ssh import HostTarget, SshContext, SshSettings
 
@@ -200,7 +201,8 @@ def collect(cluster_inventory, options=None, progress: Optional[ProgressCallback
                                         listener_lifetime=opts.listener_lifetime, workers=opts.workers,
                                         cpu=opts.cpu_compare, probes=opts.probes, progress=progress,
                                         nfs_targets=nfs_probe_targets(record),
-                                        portal_targets=network_disk_targets(record["hosts"]))
+                                        portal_targets=network_disk_targets(record["hosts"]),
+                                        list_targets=list_targets(record["hosts"]))
     finally:
         for session in sessions.values():
             if session is not None:

@@ -95,6 +95,11 @@ def _backing_chain(elem) -> Optional[tuple]:
     return tuple(chain)
 
 
+def _initiator(source) -> Optional[str]:
+    iqn = source.find("initiator/iqn") if source is not None else None
+    return (iqn.get("name") or None) if iqn is not None else None
+
+
 def parse_disk(elem) -> Disk:
     dtype = elem.get("type") or "file"
     device = elem.get("device") or "disk"
@@ -125,6 +130,7 @@ def parse_disk(elem) -> Disk:
         has_auth=has_auth, auth_secret=secret, empty=empty,
         auth_secret_by=_secret_ref_kind(elem)[0], auth_secret_type=_secret_ref_kind(elem)[1],
         backing=_backing_chain(elem),
+        initiator=_initiator(source) if protocol == "iscsi" else None,
     )
 
 

@@ -53,6 +53,7 @@ class Disk:
     # <backingStore> chain from the live XML: None = the XML says nothing (inactive XML, old
     # libvirt); () = libvirt recorded that the chain ends here; else the backing files in order.
     backing: Optional[tuple] = None  # tuple[str]: backing file paths/labels, top's backing first
+    initiator: Optional[str] = None  # iSCSI: <source><initiator><iqn name=...>; None = QEMU's default
 
     @property
     def label(self) -> str:
@@ -229,6 +230,8 @@ class HostFacts:
     dynamic_ownership: Optional[bool] = None
     nfs_probes: Optional[tuple] = None        # ((server, port, purpose, target, outcome, detail), ...); None = not probed
     portal_probes: Optional[tuple] = None     # network-disk servers: ((target, port, protocol, outcome, detail), ...); None = not probed
+    nfs_showmount: Optional[dict] = None      # server (lower case) -> ToolListing (showmount -e from this host); None = not gathered
+    iscsi_lists: Optional[dict] = None        # (host lower, port, initiator) -> ToolListing (iscsi-ls -s); None = not gathered
     fact_errors: dict = field(default_factory=dict)  # fact key -> why it is missing
     round_trips: int = 0
     libvirt_calls: int = 0
@@ -248,6 +251,19 @@ class HostFacts:
 
     def domain(self, name: str) -> Optional[Domain]:
         return next((d for d in self.domains if d.name == name), None)
+
+
+@dataclass(frozen=True)
+class ToolListing:
+    """A storage server's answer to a listing tool run FROM a hypervisor (pair phase):
+    `showmount -e` (exports) or `iscsi-ls -s` (targets and LUNs). See preflight.facts.listings."""
+
+    server: str                      # NFS server as named by the mount/disk, or the portal "host:port"
+    status: str                      # listed (tool ran, exit 0), absent, timeout, error, skipped (CHAP)
+    command: str = ""
+    detail: Optional[str] = None     # stderr / why not run
+    exports: tuple = ()              # showmount: ((path, (group, ...)), ...)
+    targets: dict = field(default_factory=dict)   # iscsi-ls: iqn -> ((lun, type), ...)
 
 
 @dataclass(frozen=True)

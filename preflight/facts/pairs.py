@@ -19,6 +19,8 @@
     every TCP server named by a guest's <disk type='network'> anywhere in the cluster
     (portal_targets: iSCSI portals, Gluster, NBD, Ceph monitors, ...), since any hypervisor
     may become any guest's destination.
+    Still in that exec, after the probes: `showmount -e` of every NFS server and `iscsi-ls -s`
+    of every iSCSI portal the guests use, as seen from this host (preflight.facts.listings).
 
 Round trips: every destination 1 (listener), every source 1 (probes) -- reported per host as
 "pair_round_trips"; in the pair records the source's shared exec is charged to its first pair.
@@ -34,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
 from preflight.facts.gather import build_facts_script, parse_facts_output
+from preflight.facts.listings import ISCSI_KEY, LIST_TIMEOUT, SHOWMOUNT_KEY, lists_argv, rows_from_output
 from preflight.transport.errors import TransportError
 
 __all__ = ["run_pairs", "guest_cpu_args", "migration_port_range", "LISTENER_CODE", "PROBE_CODE"]
@@ -61,6 +64,8 @@ for fam, host in ((getattr(socket, "AF_INET6", None), "::"), (socket.AF_INET, "0
         try:
             if fam != socket.AF_INET:
                 x.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            # as QEMU does: a port in TIME_WAIT is free for a new listener, a listening one is not
+            x.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             x.bind((host, port))
             x.listen(128)
             s = x
@@ -320,10 +325,14 @@ class _Listener:
             pass
 
 
-def _probe_from_source(conn, destinations: list, timeout: float, pythons=PYTHONS) -> tuple:
-    """ONE exec on the source: getent hosts for each destination name + all TCP probes.
+def _probe_from_source(conn, destinations: list, timeout: float, pythons=PYTHONS,
+                       lists: Optional[dict] = None, listed: Optional[dict] = None) -> tuple:
+    """ONE exec on the source: getent hosts for each destination name + all TCP probes, then
+    (when `lists` is given, see preflight.facts.listings.list_targets) the showmount / iscsi-ls
+    listings, in parallel and bounded, AFTER the probes (the test listeners are short-lived).
     destinations: [{"name", "target", "ports": [(port, purpose)]}]. Returns
-    (resolved {target: ip|None}, resolve_notes {target: why}, results {(dest, port, purpose): dict}, error)."""
+    (resolved {target: ip|None}, resolve_notes {target: why}, results {(dest, port, purpose): dict}, error);
+    the listing rows go to listed["nfs_showmount"] / listed["iscsi_lists"]."""
     names = sorted({d["target"] for d in destinations})
     facts = {f"resolve_{i}": ["getent", "hosts", n] for i, n in enumerate(names)}
     targets = []
@@ -337,12 +346,38 @@ def _probe_from_source(conn, destinations: list, timeout: float, pythons=PYTHONS
     for t in targets:
         facts["probe"] += [t["host"], str(t["port"])]
     marker = "PFP" + secrets.token_hex(10)
+    list_marker = "PFL" + secrets.token_hex(10)
+    list_argv = lists_argv(lists, list_marker, LIST_TIMEOUT) if lists is not None else None
+    if list_argv is not None:
+        facts["lists"] = list_argv
+    extra = LIST_TIMEOUT + 5 if list_argv is not None else 0
+
+    def keep_lists(parsed_lists: dict, why: Optional[str]):
+        if lists is not None and listed is not None:
+            listed[SHOWMOUNT_KEY], listed[ISCSI_KEY] = rows_from_output(lists, parsed_lists, why)
+
     try:
         res = conn.run_script(build_facts_script(facts, marker, per_command_timeout=int(timeout + 15)),
-                              timeout=timeout + 30, sudo=False)
+                              timeout=timeout + 30 + extra, sudo=False)
     except TransportError as exc:
+        keep_lists({}, f"probe exec failed: {exc}")
         return {}, {}, {}, f"probe exec failed: {exc}"
     parsed, errors = parse_facts_output(res.stdout_bytes, marker, facts.keys())
+    if list_argv is not None:
+        lf = parsed.get("lists")
+        if lf is None:
+            keep_lists({}, f"listing did not run on {conn.name}: {errors.get('lists') or 'no output'}")
+        else:
+            n = len(list_argv[6:]) // 3
+            got, _ = parse_facts_output(lf["out"].encode(), list_marker, [str(i) for i in range(n)])
+            for row in got.values():
+                if row["rc"] == 124 and row["err"].startswith("timed out after"):
+                    row["err"] = ""
+            why = None if got or lf["rc"] == 0 else \
+                f"listing script failed on {conn.name} (rc {lf['rc']}): {' '.join(lf['err'].split())[:300]}"
+            keep_lists(got, why)
+    elif lists is not None:
+        keep_lists({}, None)
     resolved, notes = {}, {}
     for i, n in enumerate(names):
         f = parsed.get(f"resolve_{i}")
@@ -375,7 +410,8 @@ def _probe_from_source(conn, destinations: list, timeout: float, pythons=PYTHONS
 def run_pairs(sessions: dict, hosts: dict, *, probe_timeout: float = PROBE_TIMEOUT,
               listener_lifetime: int = LISTENER_LIFETIME, workers: int = 16,
               cpu: bool = True, probes: bool = True, progress: Optional[Callable] = None,
-              nfs_targets: Optional[dict] = None, portal_targets: Optional[list] = None) -> list:
+              nfs_targets: Optional[dict] = None, portal_targets: Optional[list] = None,
+              list_targets: Optional[dict] = None) -> list:
     """sessions: name -> object with .conn (open Connection or None) and .bridge (open
     LibvirtBridge or None); hosts: name -> raw host entry (updated in place with
     "pair_round_trips" and "pair_libvirt_calls"). Returns the raw "pairs" list.
@@ -387,7 +423,12 @@ def run_pairs(sessions: dict, hosts: dict, *, probe_timeout: float = PROBE_TIMEO
     portal_targets: [{"protocol", "target", "port"}] -- every TCP server named by a guest's
     <disk type='network'> in the cluster (see preflight.facts.portals.network_disk_targets):
     also probed from every source in that same exec; results go to
-    hosts[source]["portal_probes"]. Neither adds a round trip."""
+    hosts[source]["portal_probes"]. Neither adds a round trip.
+
+    list_targets: {"showmount": [server], "iscsi": [{"host","port","initiator","chap"}]} (see
+    preflight.facts.listings.list_targets): `showmount -e` and `iscsi-ls -s` run FROM every
+    source in that same exec, after the probes; rows go to hosts[source]["nfs_showmount"] and
+    hosts[source]["iscsi_lists"]. No round trip either."""
     names = [n for n in hosts if hosts[n].get("reachable") and sessions.get(n) is not None
              and sessions[n].conn is not None]
     before_rt = {n: sessions[n].conn.round_trips for n in names}
@@ -447,10 +488,14 @@ def run_pairs(sessions: dict, hosts: dict, *, probe_timeout: float = PROBE_TIMEO
                 for t in portal_targets or ():
                     dests.append({"name": ("portal", t["target"]), "target": t["target"],
                                   "ports": [(t["port"], t["protocol"])]})
-                return s, _probe_from_source(sessions[s].conn, dests, probe_timeout)
+                listed: dict = {}
+                got = _probe_from_source(sessions[s].conn, dests, probe_timeout, lists=list_targets,
+                                         listed=listed)
+                return s, got, listed
 
             note("*", "pairs", "probing")
-            for s, (resolved, notes, results, error) in pool.map(source_job, names):
+            for s, (resolved, notes, results, error), listed in pool.map(source_job, names):
+                hosts[s].update(listed)
                 if nfs_targets is not None:
                     hosts[s]["nfs_probes"] = [
                         {"server": server, "port": port, "purpose": purpose, "target": spec["target"],

@@ -27,7 +27,12 @@ plain JSON:
                           "detail": null, "elapsed_ms": 2}],
           "portal_probes": [{"protocol": "iscsi", "target": "nas",          # pair phase; absent =
                              "port": 3260, "outcome": "answered",          # not probed (-> ERROR)
-                             "detail": null, "elapsed_ms": 1}]
+                             "detail": null, "elapsed_ms": 1}],
+          "nfs_showmount": [{"server": "nas", "rc": 0,                     # pair phase; absent =
+                             "out": "/srv/export (everyone)\n", "err": ""}],  # not gathered
+          "iscsi_lists": [{"host": "nas", "port": 3260,                     # pair phase; absent =
+                           "initiator": "iqn.2008-11.org.linux-kvm:UUID",   # not gathered
+                           "rc": 0, "out": "Target:... Portal:...\nLun:1 ...", "err": ""}]
         }
       },
       "storage_hosts_facts": {                       # absent in older records = not gathered
@@ -54,6 +59,19 @@ portal, Gluster, NBD, Ceph monitors, NFS, ...), at the disk's port or the protoc
 made in the pair phase's single probe exec per host. Records made before this key existed (or
 with probes disabled) lack it: storage.portal_reachable then says ERROR for every network
 disk, never PASS.
+
+"nfs_showmount" and "iscsi_lists" (preflight.facts.listings; nfs.export_allows_host,
+storage.iscsi_lun): what the storage servers offer THIS hypervisor when asked from it, run in
+that same single probe exec (after the TCP probes, in parallel, each bounded by `timeout`):
+`showmount -e --no-headers SERVER` for every NFS server named by a hypervisor's nfs/nfs4 mount or
+a protocol='nfs' disk, and `iscsi-ls -i INITIATOR -s iscsi://HOST:PORT/` for every (portal, QEMU
+initiator name) of a protocol='iscsi' disk. Rows keep the raw rc/out/err; rc 127 with "preflight:
+tool absent" in err = the tool is not installed (not a failure); rc None = the probe exec failed.
+A portal used only by disks with <auth> (CHAP) is never asked: its row is {"host", "port",
+"initiator", "skipped": "skipped: CHAP-protected target"} -- credentials never reach a command
+line or the record. Records without these keys: nfs.export_allows_host says "not gathered" in its
+evidence (server-side rules decide; SKIP for servers outside the inventory), storage.iscsi_lun
+says ERROR.
 
 "storage_hosts_facts" (preflight.facts.storage_hosts): storage servers (and NFS servers named by
 a hypervisor's mount that are inventory hosts) contacted over SSH, shell only, no libvirt:

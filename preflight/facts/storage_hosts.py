@@ -21,6 +21,7 @@ from preflight.facts.fstab import FstabError, parse_fstab, parse_unit_files
 from preflight.facts.ganesha import GaneshaError, parse_ganesha
 from preflight.facts.models import StorageHostFacts
 from preflight.facts.portals import parse_portal_probes
+from preflight.facts.listings import parse_listing_rows
 from preflight.facts.qemu_conf import qemu_identity
 
 RAW_KEY = "storage_hosts_facts"
@@ -329,6 +330,8 @@ def parse_host_storage_fields(raw_host: dict, errors: dict) -> dict:
     portals = parse_portal_probes(raw_host)
     if portals is not None:             # None (the default) = not probed: storage.portal_reachable says ERROR
         fields["portal_probes"] = portals
+    # showmount -e / iscsi-ls -s from this host (pair phase); absent keys = not gathered (None)
+    fields.update(parse_listing_rows(raw_host))
     out, rc, err = _out(raw_host, "qemu_conf")
     if out is not None and rc == 0:
         ident = qemu_identity(out)

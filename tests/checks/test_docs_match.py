@@ -10,7 +10,7 @@ DOC = (Path(__file__).resolve().parents[2] / "docs" / "checks.md").read_text(enc
 MINE = ("storage.shared", "storage.cache_mode", "cpu.compatible", "domain.blockers", "network.guest_networks",
         "firewall.migration_ports", "host.identity")
 MINE += ("storage.mount_options", "nfs.export_allows_host", "nfs.root_squash", "nfs.server_reachable")
-MINE += ("storage.portal_reachable",)
+MINE += ("storage.portal_reachable", "storage.iscsi_lun")
 MINE += ("storage.cluster_fs", "storage.qemu_write_access", "storage.disk_secrets")
 
 

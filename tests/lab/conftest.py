@@ -56,3 +56,10 @@ def scenario(lab):
         finally:
             lab_module.revert(name)
     return _scenario
+
+
+@pytest.fixture(scope="session")
+def oracle_runs():
+    """Real-migration outcomes per scenario, shared by test_e2e and test_oracle: each scenario's
+    oracle (about half a minute of real migrations) runs once per session, not twice."""
+    return {}

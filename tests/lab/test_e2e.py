@@ -101,10 +101,14 @@ def assert_agrees_with_oracle(report, oracle: dict) -> None:
                                   "different_share", "invtsc", "nfs_export_denies_host",
                                   "nfs_export_readonly", "nfs_root_squash", "nfs_port_blocked",
                                   "readonly_mount", "iscsi_portal_blocked"])
-def test_matrix_agrees_with_real_migrations(lab, scenario, tmp_path, name):
-    with scenario(name):
-        proc, report = preflight(lab, tmp_path)
-        oracle = L.oracle()
+def test_matrix_agrees_with_real_migrations(lab, scenario, oracle_runs, tmp_path, name):
+    try:
+        with scenario(name):
+            proc, report = preflight(lab, tmp_path)
+            oracle = L.oracle()
+    except L.ScenarioUnavailable as exc:   # e.g. invtsc under TCG: the guest cannot even start
+        pytest.skip(str(exc))
+    oracle_runs[name] = oracle
     assert_agrees_with_oracle(report, oracle)
     for check, status, fields in EXPECTED[name]:
         assert matching(report, check, status, fields), (
