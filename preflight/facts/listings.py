@@ -96,21 +96,12 @@ def list_targets(hosts_raw: dict) -> dict:
     NFS server named by a hypervisor's nfs/nfs4 mount or an NFS network disk, and every
     (portal, initiator) of every iSCSI network disk, of every hypervisor in the raw record.
     "chap" is True when every disk using that (portal, initiator) has <auth>: it is not asked."""
-    from preflight.facts.mountinfo import parse_mountinfo, split_source
+    from preflight.facts.mountinfo import nfs_mount_servers
 
     servers: set = set()
     iscsi: dict = {}
     for entry in (hosts_raw or {}).values():
-        out = (((entry or {}).get("shell") or {}).get("mountinfo") or {}).get("out")
-        try:
-            mounts = parse_mountinfo(out) if out else ()
-        except ValueError:
-            mounts = ()
-        for m in mounts:
-            if m.fstype in ("nfs", "nfs4"):
-                server, _ = split_source(m.source)
-                if server:
-                    servers.add(server.strip("[]"))
+        servers |= nfs_mount_servers((((entry or {}).get("shell") or {}).get("mountinfo") or {}).get("out"))
         for dom in (((entry or {}).get("libvirt") or {}).get("domains") or ()):
             xml = dom.get("xml")
             if not xml:

@@ -127,3 +127,23 @@ def split_source(source: str):
         server, _, export = source.rpartition(":/")
         return server.lower(), "/" + export.rstrip("/")
     return None, source.rstrip("/") or source
+
+
+def nfs_mount_servers(mountinfo_text, with_addresses: bool = False) -> set:
+    """NFS server names in a raw /proc/self/mountinfo (and, with_addresses, the `addr=` each
+    mount resolved to). An unparsable table names no server: its parse error is reported by
+    the host's own facts, not here."""
+    try:
+        mounts = parse_mountinfo(mountinfo_text) if mountinfo_text else ()
+    except ValueError:
+        return set()
+    servers = set()
+    for m in mounts:
+        if m.fstype not in ("nfs", "nfs4"):
+            continue
+        server, _ = split_source(m.source)
+        if server:
+            servers.add(server.strip("[]"))
+        if with_addresses:
+            servers.update(opt[5:].lower() for opt in m.super_options if opt.startswith("addr="))
+    return servers

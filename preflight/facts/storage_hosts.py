@@ -112,23 +112,12 @@ def gather_storage_one(ctx, spec, opts, progress=None) -> tuple:
 
 def nfs_servers_named(hosts_raw: dict) -> set:
     """Server names/addresses (lower case) that hypervisors' NFS mounts and NFS network disks name."""
-    from preflight.facts.mountinfo import parse_mountinfo, split_source
+    from preflight.facts.mountinfo import nfs_mount_servers
 
     servers = set()
     for entry in hosts_raw.values():
-        out = ((entry.get("shell") or {}).get("mountinfo") or {}).get("out")
-        try:
-            mounts = parse_mountinfo(out) if out else ()
-        except ValueError:
-            mounts = ()
-        for m in mounts:
-            if m.fstype in ("nfs", "nfs4"):
-                server, _ = split_source(m.source)
-                if server:
-                    servers.add(server.strip("[]"))
-                for opt in m.super_options:
-                    if opt.startswith("addr="):
-                        servers.add(opt[5:].lower())
+        servers |= nfs_mount_servers(((entry.get("shell") or {}).get("mountinfo") or {}).get("out"),
+                                     with_addresses=True)
         for dom in (entry.get("libvirt") or {}).get("domains") or ():
             xml = dom.get("xml") or ""
             if "protocol='nfs'" in xml or 'protocol="nfs"' in xml:
