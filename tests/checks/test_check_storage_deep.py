@@ -273,3 +273,22 @@ def test_cache_of_a_netfs_volume_is_judged_on_its_path():
     h = host("hv1", domains=(dom,), pools={"vmpool": NETFS}, volumes=VOL,
              qemu_caps={"/usr/bin/qemu-system-x86_64": caps(drop_cache=False)})
     assert cache_statuses(dom, h) == ["fail"]
+
+
+def test_writeback_on_glusterfs_fuse_is_coherent_with_libvirt_9():
+    """Lab oracle (libvirt 9.0.0, QEMU capabilities cache without migration-file-drop-cache): a
+    cache='writeback' disk on a fuse.glusterfs mount really migrates (virFileIsClusterFS counts
+    GlusterFS and CephFS). Older libvirt: the drop-cache rule applies (fail closed)."""
+    dom = domain(disks=(file_disk("/srv/gl/x.qcow2", cache="writeback"),))
+    gl = mount("/srv/gl", "fuse.glusterfs", "nas:/vol0")
+    nodrop = caps(drop_cache=False)
+    h = host("hv1", domains=(dom,), mounts=(ROOT, NFS, gl), qemu_caps={nodrop.emulator: nodrop})
+    [f] = as_list(cache_mode(on_host(dom, h)))
+    assert f.status.value == "pass" and "fuse.glusterfs" in f.message and "9.0.0" in f.message
+    old = replace(nodrop, libvirt_version=8000000)
+    h = host("hv1", domains=(dom,), mounts=(ROOT, NFS, gl), qemu_caps={old.emulator: old})
+    assert cache_statuses(dom, h) == ["fail"]
+    # the NFS share of the factories is not coherent: still the drop-cache rule
+    dom = domain(disks=(file_disk(cache="writeback"),))
+    h = host("hv1", domains=(dom,), qemu_caps={nodrop.emulator: nodrop})
+    assert cache_statuses(dom, h) == ["fail"]

@@ -105,6 +105,8 @@ class Guest:
     disk: str            # "gluster" | "nfs" | "iscsi" | "local" | "none"
     bridges: tuple = ("br0",)
     invtsc: bool = False
+    cache: str = "none"  # the disk's <driver cache>
+    cdrom: str = ""      # a read-only ISO at this path on `home`, attached as an IDE cdrom
 
 
 GUESTS = (
@@ -114,6 +116,18 @@ GUESTS = (
     Guest("vm-iscsi", "hv3", "iscsi"),
 )
 INVTSC_GUEST = Guest("vm-invtsc", "hv3", "none", invtsc=True)
+# Extra guests that exist only while their scenario is applied (like vm-invtsc).
+# vm-overlay: qcow2 overlay on the gluster mount whose backing file is in hv1's private
+# /var/lib/libvirt/images (a bind mount only hv1's namespace has: absent on hv2/hv3).
+OVERLAY_GUEST = Guest("vm-overlay", "hv1", "overlay_local")
+# vm-cdrom: gluster disk plus a read-only cdrom ISO that exists only in hv1's private images dir.
+CDROM_GUEST = Guest("vm-cdrom", "hv1", "gluster", cdrom=f"{LOCAL_IMAGES}/vm-cdrom.iso")
+# vm-writeback: gluster disk with cache='writeback' (safe only with migration-file-drop-cache).
+WRITEBACK_GUEST = Guest("vm-writeback", "hv1", "gluster", cache="writeback")
+# vm-pool: a volume disk of the dir pool POOL_NAME (target /srv/vmstore), defined on POOL_HOSTS only.
+POOL_NAME = "vmstore"
+POOL_HOSTS = ("hv1", "hv2")
+POOL_GUEST = Guest("vm-pool", "hv1", "pool")
 
 
 @dataclass
@@ -648,7 +662,9 @@ def guest_mac(guest: str, index: int) -> str:
 def disk_xml(g: Guest) -> str:
     if g.disk == "none":
         return ""
-    if g.disk == "gluster":
+    if g.disk == "pool":
+        source, dtype, fmt = f"<source pool='{POOL_NAME}' volume='{g.name}.qcow2'/>", "volume", "qcow2"
+    elif g.disk in ("gluster", "overlay_local"):
         source, dtype, fmt = f"<source file='{GLUSTER_MOUNT}/{g.name}.qcow2'/>", "file", "qcow2"
     elif g.disk == "local":
         source, dtype, fmt = f"<source file='{LOCAL_IMAGES}/{g.name}.qcow2'/>", "file", "qcow2"
@@ -661,8 +677,11 @@ def disk_xml(g: Guest) -> str:
                               "<host name='nas' port='3260'/></source>", "network", "raw")
     else:
         raise ValueError(g.disk)
-    return (f"<disk type='{dtype}' device='disk'><driver name='qemu' type='{fmt}' cache='none'/>"
-            f"{source}<target dev='vda' bus='virtio'/></disk>")
+    cdrom = (f"<disk type='file' device='cdrom'><driver name='qemu' type='raw'/>"
+             f"<source file='{g.cdrom}'/><target dev='hdc' bus='ide'/><readonly/></disk>"
+             if g.cdrom else "")
+    return (f"<disk type='{dtype}' device='disk'><driver name='qemu' type='{fmt}' cache='{g.cache}'/>"
+            f"{source}<target dev='vda' bus='virtio'/></disk>{cdrom}")
 
 
 # KVM on this nested machine kind does not offer pni (SSE3) to guests although /proc/cpuinfo
@@ -699,11 +718,17 @@ def domain_xml(g: Guest, domain_type: str) -> str:
 
 
 def create_guest_disk(g: Guest) -> None:
-    if g.disk == "gluster":   # through the FUSE mount, so gluster sets its gfid xattrs
+    if g.disk in ("gluster", "pool"):   # through the FUSE mount, so gluster sets its gfid xattrs
         ssh(g.home, f"qemu-img create -q -f qcow2 {GLUSTER_MOUNT}/{g.name}.qcow2 {IMAGE_SIZE}")
     elif g.disk == "local":
         ssh(g.home, f"mkdir -p {LOCAL_IMAGES} && "
                     f"qemu-img create -q -f qcow2 {LOCAL_IMAGES}/{g.name}.qcow2 {IMAGE_SIZE}")
+    elif g.disk == "overlay_local":   # base in home's private dir, overlay on the shared mount
+        base = f"{LOCAL_IMAGES}/{g.name}-base.qcow2"
+        ssh(g.home, f"mkdir -p {LOCAL_IMAGES} && qemu-img create -q -f qcow2 {base} {IMAGE_SIZE} && "
+                    f"qemu-img create -q -f qcow2 -b {base} -F qcow2 {GLUSTER_MOUNT}/{g.name}.qcow2")
+    if g.cdrom:
+        ssh(g.home, f"mkdir -p $(dirname {g.cdrom}) && truncate -s 1M {g.cdrom}")
 
 
 def define_and_start(g: Guest, domain_type: str) -> None:
@@ -1084,6 +1109,167 @@ def mount_missing_apply_on(host: str) -> None:
     ssh(host, f"while grep -q ' {GLUSTER_MOUNT} ' /proc/mounts; do umount {GLUSTER_MOUNT} || exit 1; done")
 
 
+def extra_guest_apply(g: Guest) -> None:
+    """Create, define and start an extra guest on its home (idempotent)."""
+    if g.name in where_running():
+        return
+    extra_guest_revert(g)
+    try:
+        create_guest_disk(g)
+        define_and_start(g, kvm_domain_type())
+    except LabError:
+        extra_guest_revert(g)
+        raise
+
+
+def extra_guest_revert(g: Guest) -> None:
+    """Destroy + undefine it wherever it is, and delete its images (idempotent)."""
+    for host in HYPERVISORS:
+        ssh(host, f"virsh -q destroy {g.name} >/dev/null 2>&1; "
+                  f"virsh -q undefine {g.name} >/dev/null 2>&1; true")
+    files = [f"{GLUSTER_MOUNT}/{g.name}.qcow2", f"{LOCAL_IMAGES}/{g.name}-base.qcow2"]
+    if g.cdrom:
+        files.append(g.cdrom)
+    ssh(g.home, "rm -f " + " ".join(files), check=False)
+
+
+def backing_local_apply() -> None:
+    extra_guest_apply(OVERLAY_GUEST)
+
+
+def backing_local_revert() -> None:
+    extra_guest_revert(OVERLAY_GUEST)
+
+
+def cdrom_local_apply() -> None:
+    extra_guest_apply(CDROM_GUEST)
+
+
+def cdrom_local_revert() -> None:
+    extra_guest_revert(CDROM_GUEST)
+
+
+def cache_writeback_apply() -> None:
+    extra_guest_apply(WRITEBACK_GUEST)
+
+
+def cache_writeback_revert() -> None:
+    extra_guest_revert(WRITEBACK_GUEST)
+
+
+# cache_writeback_nodrop: the SOURCE libvirtd believes its QEMU lacks migration-file-drop-cache.
+# libvirt keeps a running domain's QEMU capabilities in its status XML (/run/libvirt/qemu/DOM.xml,
+# <qemuCaps>), taken from the capabilities cache when the domain STARTED; qemuMigrationSrcIsSafe
+# asks those.  So: edit the cache, restart libvirtd (it keeps a cache file whose binary ctimes,
+# libvirt version, kernel and microcode still match: the content itself is not checked), THEN
+# start the guest.  Revert restores the file and restarts libvirtd again (guests keep running).
+DROP_CACHE_FLAG = "<flag name='migration-file-drop-cache'/>"
+CAPS_SUBDIR = "var/cache/libvirt/qemu/capabilities"
+
+
+def _caps_files(host: str) -> list:
+    return sorted((LAB_DIR / host / "fs" / CAPS_SUBDIR).glob("*.xml"))
+
+
+def _caps_backup(host: str) -> Path:
+    return LAB_DIR / host / "caps-backup"
+
+
+def restart_libvirtd(host: str) -> None:
+    """SIGTERM the host's libvirtd (by the PID in its own pid file), start it again in the host's
+    namespaces (through its sshd) and wait until it answers.  Running guests keep running."""
+    pidf = LAB_DIR / host / "libvirtd.pid"
+    with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+        pid = int(pidf.read_text().split()[0])
+        os.kill(pid, signal.SIGTERM)
+
+        def gone():
+            try:
+                state = Path(f"/proc/{pid}/status").read_text()
+            except FileNotFoundError:
+                return True
+            return "\nState:\tZ" in state     # a zombie waiting for PID 1 is gone too
+        wait_for(f"libvirtd {pid} on {host} to exit", gone, 30, 0.1)
+    ssh(host, f"/usr/sbin/libvirtd --daemon --pid-file={pidf} </dev/null >/dev/null 2>&1")
+    wait_for(f"libvirtd on {host}",
+             lambda: ssh(host, "virsh -q uri", check=False).returncode == 0, 30, 0.3)
+    ssh(host, "virsh -q domcapabilities >/dev/null", timeout=120)
+
+
+def _strip_drop_cache(host: str) -> None:
+    for f in _caps_files(host):
+        text = f.read_text()
+        if DROP_CACHE_FLAG in text:
+            f.write_text("".join(line for line in text.splitlines(True) if DROP_CACHE_FLAG not in line))
+
+
+def cache_writeback_nodrop_apply() -> None:
+    host, g = WRITEBACK_GUEST.home, WRITEBACK_GUEST
+    backup = _caps_backup(host)
+    if not backup.exists():
+        files = _caps_files(host)
+        if not any(DROP_CACHE_FLAG in f.read_text() for f in files):
+            raise LabError(f"{host}: no capabilities cache entry has {DROP_CACHE_FLAG}")
+        extra_guest_revert(g)   # it must start AFTER libvirtd reloads the edited cache
+        tmp = backup.with_name(backup.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        for f in files:
+            shutil.copy2(f, tmp / f.name)
+        tmp.rename(backup)
+    # libvirtd keeps a cache file whose binary ctimes/versions/kernel/microcode match; once in a
+    # while here it re-probed anyway right after a restart (the file then has the flag again):
+    # edit and restart until the reloaded cache lacks the flag.
+    for attempt in range(3):
+        if not any(DROP_CACHE_FLAG in f.read_text() for f in _caps_files(host)) and attempt:
+            break
+        _strip_drop_cache(host)
+        time.sleep(1)
+        restart_libvirtd(host)
+    else:
+        if any(DROP_CACHE_FLAG in f.read_text() for f in _caps_files(host)):
+            raise LabError(f"{host}: libvirtd re-probed QEMU (restoring {DROP_CACHE_FLAG}) on every restart")
+    if g.name not in where_running():
+        extra_guest_apply(g)
+    # what the source libvirt really asks: the running domain's own capabilities (status XML)
+    status = ssh(host, f"cat /run/libvirt/qemu/{g.name}.xml").stdout
+    if DROP_CACHE_FLAG in status:
+        raise LabError(f"{host}: {g.name} started with {DROP_CACHE_FLAG} despite the edited cache")
+
+
+def cache_writeback_nodrop_revert() -> None:
+    host = WRITEBACK_GUEST.home
+    extra_guest_revert(WRITEBACK_GUEST)
+    backup = _caps_backup(host)
+    if backup.exists():
+        for f in backup.glob("*.xml"):
+            shutil.copy2(f, LAB_DIR / host / "fs" / CAPS_SUBDIR / f.name)
+        restart_libvirtd(host)
+        shutil.rmtree(backup)
+
+
+def pool_missing_apply() -> None:
+    if POOL_GUEST.name in where_running():
+        return
+    pool_missing_revert()
+    create_guest_disk(POOL_GUEST)
+    for host in POOL_HOSTS:
+        ssh(host, f"virsh -q pool-define-as {POOL_NAME} dir --target {GLUSTER_MOUNT} >/dev/null && "
+                  f"virsh -q pool-start {POOL_NAME} >/dev/null && virsh -q pool-refresh {POOL_NAME} >/dev/null")
+    try:
+        define_and_start(POOL_GUEST, kvm_domain_type())
+    except LabError:
+        pool_missing_revert()
+        raise
+
+
+def pool_missing_revert() -> None:
+    extra_guest_revert(POOL_GUEST)
+    for host in HYPERVISORS:
+        ssh(host, f"virsh -q pool-destroy {POOL_NAME} >/dev/null 2>&1; "
+                  f"virsh -q pool-undefine {POOL_NAME} >/dev/null 2>&1; true")
+
+
 SCENARIOS = {
     "clean": (_noop, _noop),
     "bridge_missing": (bridge_missing_apply, bridge_missing_revert),
@@ -1097,6 +1283,11 @@ SCENARIOS = {
     "nfs_port_blocked": (nfs_port_blocked_apply, nas_reject_revert),
     "readonly_mount": (readonly_mount_apply, readonly_mount_revert),
     "iscsi_portal_blocked": (iscsi_portal_blocked_apply, nas_reject_revert),
+    "backing_local": (backing_local_apply, backing_local_revert),
+    "cdrom_local": (cdrom_local_apply, cdrom_local_revert),
+    "cache_writeback": (cache_writeback_apply, cache_writeback_revert),
+    "cache_writeback_nodrop": (cache_writeback_nodrop_apply, cache_writeback_nodrop_revert),
+    "pool_missing": (pool_missing_apply, pool_missing_revert),
 }
 
 # What a real migration says for each fault, as (domain, source, destination) -> essential words.
@@ -1124,6 +1315,28 @@ EXPECTED_FAILURES = {
                                                                     "read-only file system")},
     # "iSCSI: Failed to connect to LUN : iscsi_service failed with : ..."
     "iscsi_portal_blocked": {("vm-iscsi", "hv3", ISCSI_BLOCKED_HOST): ("iscsi", "failed to connect to lun")},
+    # the destination libvirtd probes the chain itself: "Cannot access backing file
+    # '/var/lib/libvirt/images/vm-overlay-base.qcow2' of storage file '/srv/vmstore/vm-overlay.qcow2'
+    # (as uid:0, gid:0): No such file or directory"
+    "backing_local": {(OVERLAY_GUEST.name, "hv1", d): ("backing file", "vm-overlay-base.qcow2", "no such file")
+                      for d in HYPERVISORS if d != "hv1"},
+    # readonly disks pass the source's safety check; the destination libvirtd then says
+    # "Cannot access storage file '/var/lib/libvirt/images/vm-cdrom.iso': No such file or directory"
+    "cdrom_local": {(CDROM_GUEST.name, "hv1", d): ("vm-cdrom.iso", "no such file")
+                    for d in HYPERVISORS if d != "hv1"},
+    # "Storage pool not found: no storage pool with matching name 'vmstore'" (hv1->hv2 migrates)
+    "pool_missing": {(POOL_GUEST.name, "hv1", d): ("storage pool not found", POOL_NAME)
+                     for d in HYPERVISORS if d not in POOL_HOSTS},
+}
+
+# Scenarios whose extra guest really migrates everywhere (preflight must say pass/warn for it).
+EXPECTED_SUCCESSES = {
+    # QEMU has migration-file-drop-cache: libvirt allows cache='writeback'
+    "cache_writeback": {(WRITEBACK_GUEST.name, "hv1", d) for d in HYPERVISORS if d != "hv1"},
+    # the flag removed from the source's capabilities cache (and the guest started after that):
+    # libvirt 9.0's virFileIsClusterFS counts GlusterFS FUSE mounts as coherent, so the cache rule
+    # does not apply and the migration still succeeds (no "data corruption" refusal here)
+    "cache_writeback_nodrop": {(WRITEBACK_GUEST.name, "hv1", d) for d in HYPERVISORS if d != "hv1"},
 }
 
 

@@ -50,6 +50,19 @@ EXPECTED = {
     "iscsi_portal_blocked": [("storage.portal_reachable", "fail",
                               {"domain": "vm-iscsi", "source": "hv3", "destination": L.ISCSI_BLOCKED_HOST,
                                "disk": "vda", "message~": "3260"})],
+    "backing_local": [("storage.shared", "fail", {"domain": L.OVERLAY_GUEST.name, "source": "hv1", "destination": d,
+                                                  "disk": "vda", "message~": "vm-overlay-base.qcow2"})
+                      for d in ("hv2", "hv3")],
+    "cdrom_local": [("storage.shared", "fail", {"domain": L.CDROM_GUEST.name, "source": "hv1", "destination": d,
+                                                "disk": "hdc", "message~": L.CDROM_GUEST.cdrom}) for d in ("hv2", "hv3")],
+    "cache_writeback": [("storage.cache_mode", "pass", {"domain": L.WRITEBACK_GUEST.name, "host": "hv1",
+                                                        "disk": "vda", "message~": "cache=writeback"})],
+    # libvirt 9.0 treats the GlusterFS FUSE mount as a coherent cluster FS: no drop-cache needed
+    "cache_writeback_nodrop": [("storage.cache_mode", "pass", {"domain": L.WRITEBACK_GUEST.name, "host": "hv1",
+                                                               "disk": "vda", "message~": "coherent cluster"})],
+    "pool_missing": [("storage.shared", "fail", {"domain": L.POOL_GUEST.name, "source": "hv1", "destination": d,
+                                                 "disk": "vda", "message~": f"pool {L.POOL_NAME} is not defined"})
+                     for d in L.HYPERVISORS if d not in L.POOL_HOSTS],
 }
 
 
@@ -100,7 +113,8 @@ def assert_agrees_with_oracle(report, oracle: dict) -> None:
 @pytest.mark.parametrize("name", ["clean", "bridge_missing", "firewall_reject", "mount_missing",
                                   "different_share", "invtsc", "nfs_export_denies_host",
                                   "nfs_export_readonly", "nfs_root_squash", "nfs_port_blocked",
-                                  "readonly_mount", "iscsi_portal_blocked"])
+                                  "readonly_mount", "iscsi_portal_blocked", "backing_local", "cdrom_local",
+                                  "cache_writeback", "cache_writeback_nodrop", "pool_missing"])
 def test_matrix_agrees_with_real_migrations(lab, scenario, oracle_runs, tmp_path, name):
     try:
         with scenario(name):

@@ -56,3 +56,18 @@ def test_fault_scenario(lab, scenario, oracle_runs, name):
         assert has_words(msg, words), (pair, msg)
     assert_clean_outcomes(results, except_pairs=expected)
     assert L.where_running() == lab.guests   # reverted: the clean layout again
+
+
+@pytest.mark.parametrize("name", sorted(L.EXPECTED_SUCCESSES))
+def test_success_scenario(lab, scenario, oracle_runs, name):
+    """Scenarios whose extra guest really migrates (preflight must then say pass/warn)."""
+    if name in oracle_runs:
+        results = oracle_runs[name]
+    else:
+        with scenario(name):
+            results = L.oracle()
+    for pair in L.EXPECTED_SUCCESSES[name]:
+        ok, msg = results[pair]
+        assert ok, (pair, msg)
+    assert_clean_outcomes(results)
+    assert L.where_running() == lab.guests
