@@ -144,8 +144,8 @@ def _cache_finding(disk, ctx):
     category="storage", severity=Severity.CRITICAL, scope=Scope.DOMAIN,
     requires=("domains", "mounts"),
     verifies="Per writable, non-empty disk, the rule of the source libvirt (qemuMigrationSrcIsSafe): network "
-             "disks, shareable disks, cache none/directsync and files on a cluster file system (GFS2, OCFS2) are "
-             "safe; any other cache mode (the default included) is safe only if the guest's QEMU has the "
+             "disks, shareable disks, cache none/directsync and files on a cluster file system (GFS2, OCFS2; "
+             "with libvirt 9.0 or newer also GlusterFS FUSE and CephFS) are safe; any other cache mode (the default included) is safe only if the guest's QEMU has the "
              "migration-file-drop-cache capability in libvirt's QEMU capabilities cache "
              "(/var/cache/libvirt/qemu/capabilities). Disks on local storage are left to storage.shared.",
     rationale="With a host page cache in front of a disk, the destination could read stale data, so libvirt "
