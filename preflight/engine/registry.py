@@ -16,7 +16,10 @@ from typing import Any, Callable, Optional
 from preflight.model import Scope, Severity, Status
 
 ID_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+# The categories --only/--skip, the reports and `preflight checks` group by. A check's id starts
+# with its category ("storage.shared"), so `--skip storage` and the id tell the same story.
 CATEGORIES = ("host", "storage", "cpu", "domain", "network", "firewall", "memory", "nfs")
+ROLES = ("source", "destination")
 
 
 class RegistryError(Exception):
@@ -116,21 +119,51 @@ class Registry:
 
 
 def _validate(spec: CheckSpec) -> None:
+    """Refuse what the engine cannot honour, in one line naming the check and every problem."""
     problems = []
-    if not ID_RE.match(spec.id):
+    if not isinstance(spec.id, str) or not ID_RE.match(spec.id):
         problems.append("id must look like 'category.name' (lower case, digits, underscores)")
-    if not spec.title or len(spec.title) > 150:
+    if spec.category not in CATEGORIES:
+        problems.append(f"unknown category {spec.category!r} (one of: {', '.join(CATEGORIES)})")
+    elif isinstance(spec.id, str) and ID_RE.match(spec.id) and spec.id.split(".")[0] != spec.category:
+        problems.append(f"id {spec.id!r} must start with its category: '{spec.category}.'")
+    if not isinstance(spec.title, str) or not spec.title or len(spec.title) > 150:
         problems.append("title must be 1-150 characters")
-    if not spec.remediation.strip():
+    if not isinstance(spec.remediation, str) or not spec.remediation.strip():
         problems.append("remediation is required")
-    if not spec.rationale.strip() or not spec.verifies.strip():
+    if not (isinstance(spec.rationale, str) and spec.rationale.strip()
+            and isinstance(spec.verifies, str) and spec.verifies.strip()):
         problems.append("rationale and verifies are required (they are what `preflight explain` shows)")
     if not isinstance(spec.severity, Severity):
         problems.append("severity must be a preflight.model.Severity")
     if not isinstance(spec.scope, Scope):
         problems.append("scope must be a preflight.model.Scope")
+    problems += _requires_problems(spec)
+    if not spec.roles or any(r not in ROLES for r in spec.roles):
+        problems.append(f"roles must name 'source' and/or 'destination', not {list(spec.roles)!r}")
     if problems:
-        raise RegistryError(f"check {spec.id!r} ({spec.func.__module__}): " + "; ".join(problems))
+        module = getattr(spec.func, "__module__", "?")
+        where = module if spec.origin == "built-in" else f"{spec.origin}: {module}"
+        raise RegistryError(f"check {spec.id!r} ({where}): " + "; ".join(problems))
+
+
+def _requires_problems(spec: CheckSpec) -> list:
+    """A required key nobody reports missing switches the missing-fact gate off without a word:
+    only the keys of preflight.facts.keys may be required, pair keys only where a pair is seen."""
+    from preflight.facts.keys import HOST_FACT_KEYS, KNOWN_FACT_KEYS, PAIR_FACT_KEYS
+
+    if isinstance(spec.requires, str) or not all(isinstance(k, str) for k in spec.requires):
+        return ["requires must be a tuple of fact keys, e.g. requires=('domains',)"]
+    problems = []
+    unknown = [k for k in spec.requires if k not in KNOWN_FACT_KEYS]
+    if unknown:
+        problems.append(f"requires names {', '.join(repr(k) for k in unknown)}, which no fact provides "
+                        f"(known fact keys: preflight.facts.keys)")
+    pair_keys = [k for k in spec.requires if k in PAIR_FACT_KEYS and k not in HOST_FACT_KEYS]
+    if pair_keys and spec.scope in (Scope.HOST, Scope.DOMAIN):
+        problems.append(f"requires pair facts {', '.join(repr(k) for k in pair_keys)}, but a "
+                        f"{spec.scope.value}-scope check sees no host pair")
+    return problems
 
 
 def check(*, id: str, title: str, category: str, severity: Severity, scope: Scope,
@@ -139,10 +172,16 @@ def check(*, id: str, title: str, category: str, severity: Severity, scope: Scop
     """Declare a check. See the module docstring."""
 
     def wrap(func: Callable) -> Callable:
+        def strip(text):
+            return text.strip() if isinstance(text, str) else text
+
+        # A bare string (requires="domains") stays a string so that _validate names the mistake
+        # instead of turning it into the keys 'd', 'o', ...
         spec = CheckSpec(id=id, title=title, category=category, severity=severity, scope=scope,
-                         func=func, remediation=remediation.strip(), rationale=rationale.strip(),
-                         verifies=verifies.strip(), references=tuple(references),
-                         requires=tuple(requires), roles=tuple(roles))
+                         func=func, remediation=strip(remediation), rationale=strip(rationale),
+                         verifies=strip(verifies), references=tuple(references),
+                         requires=requires if isinstance(requires, str) else tuple(requires),
+                         roles=(roles,) if isinstance(roles, str) else tuple(roles))
         _validate(spec)
         # Discovery finds checks by this attribute on a module's functions; no global state.
         func.__preflight_check__ = spec
@@ -174,6 +213,8 @@ def discover(include_plugins: bool = True) -> Registry:
         name = f"{BUILTIN_PACKAGE}.{info.name}"
         try:
             module = importlib.import_module(name)
+        except RegistryError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any import failure must stop the run loudly
             raise RegistryError(f"built-in check module {name} failed to import: {exc}") from exc
         for spec in _specs_in_module(module):
@@ -182,6 +223,9 @@ def discover(include_plugins: bool = True) -> Registry:
         for ep in _entry_points():
             try:
                 loaded = ep.load()
+            except RegistryError as exc:  # a @check in the plugin refused its own declaration
+                raise RegistryError(f"plugin {ep.name!r} ({ep.value}) is refused: {exc}; fix the plugin "
+                                    f"or uninstall that package") from exc
             except Exception as exc:  # noqa: BLE001
                 raise RegistryError(
                     f"plugin {ep.name!r} ({ep.value}) from entry point group {ENTRY_POINT_GROUP!r} "

@@ -17,6 +17,7 @@ from typing import Iterable
 
 from preflight.engine.context import DomainContext, HostContext, MigrationContext, PairContext
 from preflight.engine.registry import CheckSpec, Finding, Registry
+from preflight.facts.keys import PAIR_FACT_KEYS
 from preflight.facts.models import ClusterFacts, HostFacts
 from preflight.model import Evidence, Result, Scope, Status
 
@@ -79,7 +80,7 @@ def _run_spec(facts: ClusterFacts, spec: CheckSpec) -> list:
                 if src.name != dst.name:
                     pair = facts.pairs.get((src.name, dst.name))
                     out += _invoke(spec, PairContext(facts, src, dst, pair), [src, dst], pair=pair,
-                                   host=src.name, source=src.name, destination=dst.name)
+                                   pair_scope=True, host=src.name, source=src.name, destination=dst.name)
     elif spec.scope is Scope.MIGRATION:
         for src in reachable:
             for dom in running_domains(src):
@@ -87,26 +88,31 @@ def _run_spec(facts: ClusterFacts, spec: CheckSpec) -> list:
                     if src.name != dst.name:
                         pair = facts.pairs.get((src.name, dst.name))
                         out += _invoke(spec, MigrationContext(facts, src, dst, dom, pair), [src, dst],
-                                       pair=pair, host=src.name, domain=dom.name,
+                                       pair=pair, pair_scope=True, host=src.name, domain=dom.name,
                                        source=src.name, destination=dst.name)
     return out
 
 
-def _missing_facts(spec: CheckSpec, hosts: list, pair) -> list:
+def _missing_facts(spec: CheckSpec, hosts: list, pair, pair_scope: bool) -> list:
     """Human reasons why a required fact is absent on a host (or pair) this check reads."""
     reasons = []
     for key in spec.requires:
         for host in hosts:
             if key in host.fact_errors:
                 reasons.append(f"fact '{key}' missing on {host.name}: {host.fact_errors[key]}")
-        if pair is not None and key in pair.fact_errors:
-            reasons.append(f"fact '{key}' missing for {pair.source} -> {pair.destination}: "
-                           f"{pair.fact_errors[key]}")
+        if key in PAIR_FACT_KEYS and pair_scope:
+            if pair is None:
+                # the pair phase recorded nothing for this pair: every pair fact is missing
+                reasons.append(f"fact '{key}' missing for {hosts[0].name} -> {hosts[-1].name}: "
+                               f"no pair facts were recorded for this pair")
+            elif key in pair.fact_errors:
+                reasons.append(f"fact '{key}' missing for {pair.source} -> {pair.destination}: "
+                               f"{pair.fact_errors[key]}")
     return reasons
 
 
-def _invoke(spec: CheckSpec, ctx, hosts: list, pair=None, **where) -> list:
-    missing = _missing_facts(spec, hosts, pair)
+def _invoke(spec: CheckSpec, ctx, hosts: list, pair=None, pair_scope: bool = False, **where) -> list:
+    missing = _missing_facts(spec, hosts, pair, pair_scope)
     if missing:
         return [_result(spec, ctx, Finding(Status.ERROR, "could not decide: " + "; ".join(missing),
                                            expected="the facts this check reads",

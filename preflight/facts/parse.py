@@ -53,6 +53,7 @@ from __future__ import annotations
 
 from preflight.facts.capabilities import parse_capabilities, parse_network, version_string
 from preflight.facts.domain_xml import parse_domain_xml
+from preflight.facts.keys import HOST_FACT_KEYS, PAIR_FACT_KEYS  # noqa: F401 - re-exported
 from preflight.facts.models import ClusterFacts, CpuVerdict, Domain, HostFacts, PairFacts, PortProbe
 from preflight.facts.mountinfo import parse_mountinfo
 from preflight.facts.netlink import merge_links_and_addresses, parse_ip_addr, parse_ip_link
@@ -62,12 +63,6 @@ from preflight.facts.storage_hosts import parse_host_storage_fields, parse_stora
 from preflight.facts.storage_parse import BLOCK_SHELL_KEYS, parse_storage_fields
 from preflight.facts.storage_access import parse_access_fields
 
-HOST_FACT_KEYS = ("hostname", "fqdn", "machine_id", "mounts", "interfaces", "addresses",
-                  "qemu_conf", "libvirt", "capabilities", "domains", "networks",
-                  "fstab", "mount_units", "qemu_user",
-                  "block", "qemu_caps", "pools", "chains",
-                  "cluster_stack", "blkid", "image_access", "secrets")
-PAIR_FACT_KEYS = ("cpu", "probes", "resolved")
 
 # fact key -> the raw shell key it is parsed from (raw "errors" may use either name)
 _SHELL_SOURCE = {"hostname": "hostname", "fqdn": "fqdn", "machine_id": "machine_id",

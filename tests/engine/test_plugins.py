@@ -14,12 +14,16 @@ PLUGIN = textwrap.dedent('''
     from preflight.engine.registry import check, passed
     from preflight.model import Scope, Severity
 
-    @check(id="{id}", title="Site policy", category="host", severity=Severity.LOW,
+    @check(id="{id}", title="Site policy", category="{category}", severity=Severity.LOW,
            scope=Scope.HOST, remediation="Follow the site policy.", rationale="Because.",
            verifies="Something site-specific.")
     def site_policy(ctx):
         return passed("ok")
 ''')
+
+
+def plugin(check_id):
+    return PLUGIN.format(id=check_id, category=check_id.split(".")[0])
 
 
 @pytest.fixture
@@ -39,14 +43,14 @@ def test_builtins_are_discovered():
 
 
 def test_plugin_is_registered_with_its_origin(plugin_dir, monkeypatch):
-    (plugin_dir / "site_checks.py").write_text(PLUGIN.format(id="site.policy"))
+    (plugin_dir / "site_checks.py").write_text(plugin("host.site_policy"))
     use_entry_points(monkeypatch, EntryPoint("site", "site_checks", registry.ENTRY_POINT_GROUP))
-    spec = discover().get("site.policy")
+    spec = discover().get("host.site_policy")
     assert spec is not None and spec.origin == "plugin site"
 
 
 def test_plugin_reusing_an_id_stops_the_run(plugin_dir, monkeypatch):
-    (plugin_dir / "dupe_checks.py").write_text(PLUGIN.format(id="storage.shared"))
+    (plugin_dir / "dupe_checks.py").write_text(plugin("storage.shared"))
     use_entry_points(monkeypatch, EntryPoint("dupe", "dupe_checks", registry.ENTRY_POINT_GROUP))
     with pytest.raises(RegistryError, match="'storage.shared' is defined twice"):
         discover()
