@@ -33,20 +33,72 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+MAX_RECORDING_MB = 256      # a 100-host cluster with 50 guests each records well under 100 MiB
+
+
+def max_recording_bytes() -> int:
+    """The size limit of a recording: 256 MiB, or $PREFLIGHT_MAX_RECORDING_MB."""
+    import os
+
+    raw = os.environ.get("PREFLIGHT_MAX_RECORDING_MB", "")
+    try:
+        mb = int(raw) if raw.strip() else MAX_RECORDING_MB
+    except ValueError:
+        raise ReplayError(f"PREFLIGHT_MAX_RECORDING_MB={raw!r}: not a whole number of MiB") from None
+    return max(1, mb) * 1024 * 1024
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def load_recording(path: Path) -> dict:
+    """A recording made with --record, read within a size bound and checked against
+    reports/schema/record.schema.json before any parser sees it: whatever is wrong with it is one
+    ReplayError line naming the file and the key."""
+    from preflight.facts import record_schema
     from preflight.facts.raw import FORMAT
 
+    limit = max_recording_bytes()
     try:
-        record = json.loads(Path(path).read_text(encoding="utf-8"))
+        with open(path, "rb") as fh:        # bounded: --replay /dev/zero must not eat the memory
+            data = fh.read(limit + 1)
     except OSError as exc:
         raise ReplayError(f"{path}: cannot read the recording: {exc.strerror or exc}") from exc
+    if len(data) > limit:
+        raise ReplayError(f"{path}: larger than {limit // (1024 * 1024)} MiB, more than a recording "
+                          f"preflight reads (set PREFLIGHT_MAX_RECORDING_MB to allow more)")
+    hint = "make one with `preflight check --record FILE`"
+    try:
+        record = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+    except RecursionError:
+        raise ReplayError(f"{path}: not a facts recording (JSON nested too deeply); {hint}") from None
+    except UnicodeDecodeError as exc:
+        raise ReplayError(f"{path}: not a JSON facts recording (not UTF-8: {exc.reason} at byte "
+                          f"{exc.start}); {hint}") from exc
     except ValueError as exc:
-        raise ReplayError(f"{path}: not a JSON facts recording ({exc}); "
-                          f"make one with `preflight check --record FILE`") from exc
+        raise ReplayError(f"{path}: not a JSON facts recording ({exc}); {hint}") from exc
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise ReplayError(f"{path}: not a preflight facts recording (expected \"format\": \"{FORMAT}\"); "
-                          f"make one with `preflight check --record FILE`")
+                          f"{hint}")
+    problem = record_schema.problem(record)
+    if problem is None and record.get("recorded") is not None and parse_time(record["recorded"]) is None:
+        problem = "recorded: must be an ISO 8601 date-time with its UTC offset, e.g. 2026-11-26T03:00:00+00:00"
+    if problem is not None:
+        raise ReplayError(f"{path}: {problem}: not a recording preflight can use "
+                          f"(see reports/schema/{record_schema.SCHEMA_FILE})")
     return record
+
+
+def parse_time(text) -> Optional[datetime]:
+    """An ISO 8601 date-time with its offset (Z accepted), or None."""
+    if not isinstance(text, str):
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None else None
 
 
 def gather(cluster: Cluster, options: GatherOptions, progress: Optional[Callable] = None) -> dict:
