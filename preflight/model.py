@@ -132,6 +132,9 @@ class HostSummary:
     name: str
     reachable: bool
     error: Optional[str] = None
+    # core libvirt facts (preflight.facts.keys.CORE_FACT_KEYS) a reachable host could not give:
+    # fact key -> why. Non-empty = the host is reachable over SSH but cannot be judged.
+    missing: dict = field(default_factory=dict)
     round_trips: int = 0          # SSH exec round trips while gathering this host's facts
     libvirt_calls: int = 0
     pair_round_trips: int = 0     # round trips of the pair phase that ran on this host
@@ -154,7 +157,30 @@ class HostSummary:
             "libvirt_version": self.libvirt_version,
             "qemu_version": self.qemu_version,
             "domains": self.domains,
+            "missing_facts": dict(self.missing),
+            "guests_listed": self.guests_listed,
         }
+
+    @property
+    def usable(self) -> bool:
+        """Reachable with its libvirt facts: a hypervisor that can be judged."""
+        return self.reachable and not self.missing
+
+    @property
+    def guests_listed(self) -> bool:
+        return self.reachable and "domains" not in self.missing
+
+
+@dataclass(frozen=True)
+class Unassessed:
+    """A source host whose guests could not be listed: none of its migrations is in the matrix,
+    so the report names it instead of letting them vanish."""
+
+    host: str
+    reason: str               # "unreachable: connection timed out", "libvirt domain list failed: ..."
+
+    def to_dict(self) -> dict:
+        return {"host": self.host, "reason": self.reason}
 
 
 @dataclass
@@ -174,6 +200,8 @@ class RunReport:
     # per running domain: its disks, their storage identity on source and destinations, and the
     # storage verdict per destination (plain JSON-ready dicts, see preflight.engine.disks)
     domains: list = field(default_factory=list)
+    unassessed: list = field(default_factory=list)  # list[Unassessed]: sources whose guests were not listed
+    facts_recorded: Optional[str] = None  # when the facts were gathered (the recording's "recorded")
 
     def counts(self) -> dict:
         out = {s.value: 0 for s in Status}
@@ -181,12 +209,50 @@ class RunReport:
             out[r.status.value] += 1
         return out
 
+    def nothing_judged(self) -> Optional[str]:
+        """Why no migration was judged, or None when some were. Decided here only: every renderer
+        reads it from the run model (run.coverage), so none can call an empty run a clean bill."""
+        hosts = self.hosts
+        if not hosts:
+            if self.source.startswith("replay"):
+                return "the recording holds no hypervisor"
+            return "the cluster has no hypervisor (its inventory lists no hosts)"
+        if len(hosts) == 1:
+            return (f"the cluster has one hypervisor ({hosts[0].name}); a live migration needs a second "
+                    f"one to move to")
+        usable = [h for h in hosts if h.usable]
+        if len(usable) < 2:
+            down = [f"{h.name} {'unreachable' if not h.reachable else 'without usable libvirt facts'}"
+                    for h in hosts if not h.usable]
+            return (f"only {len(usable)} of {len(hosts)} hypervisors could be assessed ({', '.join(down)}); "
+                    f"a live migration needs a source and a destination")
+        if not self.migrations:
+            if self.unassessed:
+                names = ", ".join(u.host for u in self.unassessed)
+                return (f"no VM is running on the hypervisors whose guests could be listed (the guests on "
+                        f"{names} could not be listed)")
+            return "no VM is running on any hypervisor"
+        return None
+
+    def coverage(self) -> dict:
+        """What was judged: the run's answer to "is this a clean bill of health?"."""
+        reason = self.nothing_judged()
+        return {
+            "judged": reason is None,
+            "nothing_judged": reason,
+            "migrations": len(self.migrations),
+            "unassessed": [u.to_dict() for u in self.unassessed],
+        }
+
     def exit_code(self) -> int:
-        """0 all decided and nothing failed; 1 a FAIL; 3 no FAIL but something undecided."""
+        """0 every migration judged, all decided, nothing failed; 1 a FAIL; 3 no FAIL but something
+        undecided, a source whose guests were not listed, or nothing judged at all."""
         statuses = {r.status for r in self.results}
         if Status.FAIL in statuses:
             return 1
-        if Status.ERROR in statuses or any(not h.reachable for h in self.hosts):
+        if self.nothing_judged() is not None or self.unassessed:
+            return 3
+        if Status.ERROR in statuses or any(not h.usable for h in self.hosts):
             return 3
         if any(m.verdict is Verdict.UNKNOWN for m in self.migrations):
             return 3
@@ -204,7 +270,9 @@ class RunReport:
                 "finished": self.finished,
                 "source": self.source,
                 "selection": self.selection,
+                "facts_recorded": self.facts_recorded,
                 "counts": self.counts(),
+                "coverage": self.coverage(),
                 "exit_code": self.exit_code(),
             },
             "hosts": [h.to_dict() for h in self.hosts],

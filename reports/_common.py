@@ -136,11 +136,13 @@ VERDICT_MEANING = {
     "unknown": "could not be decided",
 }
 EXIT_MEANING = {
-    0: "every check decided and nothing failed: all evaluated migrations can proceed",
+    0: "every migration of every running VM was judged, every check decided and nothing failed: "
+       "all of them can proceed",
     1: "at least one check failed: some migrations are blocked",
     2: "the command was used wrongly (no report is normally written)",
-    3: "nothing failed, but something could not be decided (an ERROR, an unreachable host "
-       "or an unknown verdict): the run is not a clean bill of health",
+    3: "nothing failed, but the run is not a clean bill of health: something could not be decided "
+       "(an ERROR, an unreachable host, guests that could not be listed, an unknown verdict) or no "
+       "migration was judged at all",
 }
 SEVERITY_ORDER = {s: i for i, s in enumerate(SEVERITIES)}
 
@@ -151,10 +153,16 @@ def _plural(n: int, one: str, many: Optional[str] = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
-def verdict_sentence(migration_counts: dict, total: int, unreachable: Iterable[str]) -> str:
-    """The one sentence a CAB member reads first."""
+def verdict_sentence(migration_counts: dict, total: int, unreachable: Iterable[str],
+                     coverage: Optional[dict] = None) -> str:
+    """The one sentence a CAB member reads first. It says what was judged before what was found:
+    nothing judged, and guests that could not be listed, are never passed over in silence."""
     unreachable = list(unreachable)
-    if total == 0:
+    coverage = coverage or {}
+    unassessed = coverage.get("unassessed") or []
+    if coverage.get("nothing_judged"):
+        sentence = f"No migration was judged: {coverage['nothing_judged']}."
+    elif total == 0:
         sentence = "No migrations were evaluated."
     else:
         blocked = migration_counts.get("fail", 0)
@@ -176,10 +184,27 @@ def verdict_sentence(migration_counts: dict, total: int, unreachable: Iterable[s
                 tail += f" ({warn} with warnings)"
             parts.append(tail)
         sentence = "; ".join(parts) + "."
-    if unreachable:
-        sentence += (f" {_plural(len(unreachable), 'host')} could not be reached: "
-                     f"{', '.join(unreachable)}.")
+    if unassessed and not coverage.get("nothing_judged"):
+        sentence += " " + not_assessed_sentence(unassessed, total)
+    # an unreachable host is named above (its guests are not assessed, or the reason names it)
+    listed = {u["host"] for u in unassessed}
+    others = [name for name in unreachable if name not in listed]
+    if others and not coverage.get("nothing_judged"):
+        sentence += f" {_plural(len(others), 'host')} could not be reached: {', '.join(others)}."
     return sentence
+
+
+def unassessed_line(item: dict) -> str:
+    """'guests on hv3 could not be listed: not assessed (hv3 unreachable: timed out)'"""
+    why = item.get("reason") or "no reason recorded"
+    return f"guests on {item['host']} could not be listed: not assessed ({why})"
+
+
+def not_assessed_sentence(unassessed: list, total: int) -> str:
+    """What the count of assessed migrations leaves out."""
+    names = ", ".join(u["host"] for u in unassessed)
+    return (f"Not assessed: the guests on {names}, which could not be listed; the "
+            f"{_plural(total, 'migration')} above do not include theirs.")
 
 
 def _result_matches_migration(r: dict, m: dict) -> bool:
@@ -298,7 +323,19 @@ def build_view(doc: dict) -> dict:
             worst = _worst_verdict(c.get("verdict") for c in row_cells if c["kind"] == "verdict")
             rows.append({"domain": dom, "cells": row_cells, "worst": worst})
         groups.append({"source": src, "rows": rows,
-                       "reachable": src not in unreachable})
+                       "reachable": src not in unreachable, "unassessed": None})
+    # A source whose guests could not be listed keeps its place in the matrix, saying so.
+    coverage = run.get("coverage") or {}
+    unassessed = [dict(u, line=unassessed_line(u)) for u in coverage.get("unassessed") or []]
+    for u in unassessed:
+        if u["host"] not in host_names:
+            host_names.append(u["host"])
+    order = {name: i for i, name in enumerate(host_names)}
+    for u in unassessed:
+        groups = [g for g in groups if g["source"] != u["host"]]
+        groups.append({"source": u["host"], "rows": [], "reachable": u["host"] not in unreachable,
+                       "unassessed": u["line"]})
+    groups.sort(key=lambda g: order.get(g["source"], len(order)))
     matrix = {"destinations": [{"name": n, "reachable": n not in unreachable} for n in host_names],
               "groups": groups}
 
@@ -342,6 +379,10 @@ def build_view(doc: dict) -> dict:
     host_rows = []
     for h in hosts:
         row = dict(h)
+        row["missing_facts"] = h.get("missing_facts") or {}
+        row["guests_listed"] = h.get("guests_listed", h["reachable"])
+        row["state"] = ("unreachable" if not h["reachable"] else
+                        "unusable" if row["missing_facts"] else "ok")
         row["domain_names"] = sorted(host_domains.get(h["name"], ()))
         host_statuses = [r["status"] for r in results if r.get("host") == h["name"]]
         row["result_counts"] = {s: host_statuses.count(s) for s in STATUSES}
@@ -384,8 +425,12 @@ def build_view(doc: dict) -> dict:
         "exit_meaning": EXIT_MEANING.get(exit_code, "unexpected exit code"),
         "migration_counts": mcounts,
         "migration_total": len(migrations),
-        "sentence": verdict_sentence(mcounts, len(migrations), unreachable),
-        "overall": _overall(mcounts, counts, unreachable),
+        "sentence": verdict_sentence(mcounts, len(migrations), unreachable, coverage),
+        "overall": "unknown" if coverage.get("nothing_judged") else
+                   _overall(mcounts, counts, unreachable, unassessed),
+        "nothing_judged": coverage.get("nothing_judged"),
+        "unassessed": unassessed,
+        "facts_recorded": run.get("facts_recorded"),
         "unreachable": unreachable,
         "matrix": matrix,
         "blocking": blocking,
@@ -460,11 +505,11 @@ def _worst_verdict(verdicts: Iterable[str]) -> Optional[str]:
     return max(verdicts, key=lambda v: _VERDICT_RANK.get(v, 0)) if verdicts else None
 
 
-def _overall(mcounts: dict, counts: dict, unreachable: list) -> str:
+def _overall(mcounts: dict, counts: dict, unreachable: list, unassessed: list = ()) -> str:
     """'fail', 'unknown', 'warn' or 'pass': colour of the headline."""
     if mcounts.get("fail") or counts.get("fail"):
         return "fail"
-    if mcounts.get("unknown") or counts.get("error") or unreachable:
+    if mcounts.get("unknown") or counts.get("error") or unreachable or unassessed:
         return "unknown"
     if mcounts.get("warn") or counts.get("warn"):
         return "warn"

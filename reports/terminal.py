@@ -83,18 +83,31 @@ def _header(console: Console, view: dict) -> None:
     when = f"{view['started']} .. {view['finished']}"
     if view["duration"]:
         when += f" ({view['duration']})"
-    console.print(_t(f"Run: {when}; facts: {source}"))
+    facts = source
+    if view["source_kind"] == "replay":
+        facts += f", recorded {view['facts_recorded'] or 'at an unknown time (the recording has no timestamp)'}"
+    console.print(_t(f"Run: {when}; facts: {facts}"))
     sel = view["selection"]
     if sel.get("only"):
         console.print(_t("Only checks: " + ", ".join(sel["only"])))
     if sel.get("skip"):
         console.print(_t("Skipped by request: " + ", ".join(sel["skip"])))
+    if view["nothing_judged"]:
+        # the headline comes first as well as last: an empty run is never read as a clean one
+        console.print(Text("NOTHING JUDGED: ", style=STYLE["error"]).append(_t(view["sentence"])))
+    for u in view["unassessed"]:
+        console.print(_status_line("error", u["line"]))
 
 
 def _hosts(console: Console, view: dict) -> None:
     _section(console, "HOSTS")
     for h in view["hosts"]:
-        if h["reachable"]:
+        if h["state"] == "unusable":
+            what = "; ".join(f"{k}: {why}" for k, why in h["missing_facts"].items())
+            vms = f"{_n(h.get('domains', 0), 'VM')}" if h["guests_listed"] else "guests could not be listed"
+            console.print(_status_line("error", f"{h['name']} reachable over SSH, but libvirt facts are "
+                                                f"missing or unusable ({vms}): {what}"))
+        elif h["reachable"]:
             facts = (f"libvirt {h.get('libvirt_version') or 'unknown'}, "
                      f"QEMU {h.get('qemu_version') or 'unknown'}, {_n(h.get('domains', 0), 'VM')}, "
                      f"{_n(h['round_trips'], 'round trip')}")
@@ -144,7 +157,7 @@ def _matrix(console: Console, view: dict) -> None:
     _section(console, "MIGRATION MATRIX")
     matrix = view["matrix"]
     if not matrix["groups"]:
-        console.print(_t("No migrations were evaluated."))
+        console.print(_t(view["sentence"] if view["nothing_judged"] else "No migrations were evaluated."))
         return
     table = Table(box=box.SQUARE, show_lines=True, header_style="bold", expand=False)
     rows = []
@@ -152,6 +165,10 @@ def _matrix(console: Console, view: dict) -> None:
         for row in g["rows"]:
             rows.append([_t(row["domain"]), _t(g["source"])]
                         + [_matrix_cell(c) for c in row["cells"]])
+        if g["unassessed"]:
+            rows.append([Text("(guests not listed)", style=STYLE["error"]), _t(g["source"])]
+                        + [Text("—") if d["name"] == g["source"] else Text("not assessed", style=STYLE["error"])
+                           for d in matrix["destinations"]])
     # Keep check ids whole when the table fits; otherwise let rich fold them.
     widths = [max((len(line) for r in rows for line in r[i + 2].plain.splitlines()), default=7)
               for i in range(len(matrix["destinations"]))]
@@ -170,10 +187,20 @@ def _matrix(console: Console, view: dict) -> None:
     console.print(_t("Legend: " + "; ".join(f"{VERDICT_LABEL[k]} = {VERDICT_MEANING[k]}"
                                              for k in VERDICT_LABEL)
                      + "; — = current host. A cell lists the checks behind its verdict."))
+    _not_assessed(console, view)
+
+
+def _not_assessed(console: Console, view: dict) -> None:
+    for g in view["matrix"]["groups"]:
+        if g["unassessed"]:
+            console.print(_status_line("error", g["unassessed"]))
 
 
 def _matrix_as_list(console: Console, matrix: dict) -> None:
     for g in matrix["groups"]:
+        if g["unassessed"]:
+            console.print(Text(f"(guests on {clean_text(g['source'])}):", style="bold"))
+            console.print(_indented(_status_line("error", g["unassessed"]), 2))
         for row in g["rows"]:
             console.print(Text(f"{clean_text(row['domain'])} (on {clean_text(g['source'])}):", style="bold"))
             for c in row["cells"]:

@@ -14,7 +14,8 @@ from preflight.engine.matrix import build_matrix
 from preflight.engine.registry import Registry
 from preflight.engine.runner import Selection, run_checks, select
 from preflight.inventory import Cluster
-from preflight.model import HostSummary, RunReport
+from preflight.facts.keys import CORE_FACT_KEYS
+from preflight.model import HostSummary, RunReport, Unassessed
 
 
 class ReplayError(Exception):
@@ -153,12 +154,28 @@ def evaluate(record: dict, registry: Registry, selection: Selection, *, cluster:
                    "left_out": [s.id for s in left_out]},
         source=source,
         domains=build_disk_inventory(facts, results),
+        unassessed=unassessed_sources(facts),
+        facts_recorded=record.get("recorded") if isinstance(record.get("recorded"), str) else None,
     )
 
 
+def unassessed_sources(facts) -> list:
+    """Hypervisors whose guests could not be listed: their migrations cannot be in the matrix."""
+    out = []
+    for host in facts.hypervisors:
+        if not host.reachable:
+            out.append(Unassessed(host.name, f"{host.name} unreachable: {host.error}"))
+        elif "domains" in host.fact_errors:
+            why = host.fact_errors["domains"]
+            what = "libvirt did not answer" if why == host.fact_errors.get("libvirt") else \
+                "the libvirt domain list failed"
+            out.append(Unassessed(host.name, f"{what}: {why}"))
+    return out
+
+
 def _summary(host, record: dict) -> HostSummary:
-    raw = record.get("hosts", {}).get(host.name, {})
-    pair_rts = sum(p.get("round_trips_by_host", {}).get(host.name, 0) for p in record.get("pairs", []))
+    raw = (record.get("hosts") or {}).get(host.name) or {}
+    pair_rts = sum((p.get("round_trips_by_host") or {}).get(host.name) or 0 for p in record.get("pairs") or [])
     return HostSummary(
         name=host.name,
         reachable=host.reachable,
@@ -171,4 +188,5 @@ def _summary(host, record: dict) -> HostSummary:
         libvirt_version=host.libvirt_version,
         qemu_version=host.qemu_version,
         domains=len([d for d in host.domains if d.active]),
+        missing={k: host.fact_errors[k] for k in CORE_FACT_KEYS if host.reachable and k in host.fact_errors},
     )

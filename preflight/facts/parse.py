@@ -161,7 +161,9 @@ def _parse_domains(raw_domains, errors: dict) -> tuple:
 def _parse_libvirt(raw_host: dict, errors: dict) -> dict:
     raw_errors = raw_host.get("errors") or {}
     lv = raw_host.get("libvirt")
-    if not isinstance(lv, dict):
+    # gather leaves "libvirt": {} when the connection failed: every libvirt fact is missing for the
+    # reason recorded under "libvirt", not merely "not gathered"
+    if not isinstance(lv, dict) or (not lv and raw_errors.get("libvirt")):
         why = raw_errors.get("libvirt") or "no libvirt facts were gathered"
         for key in ("libvirt", "capabilities", "domains", "networks"):
             errors[key] = raw_errors.get(key) or why

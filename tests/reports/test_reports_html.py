@@ -151,7 +151,9 @@ def test_long_evidence_is_folded(html):
 def test_report_without_migrations_or_results(report):
     report.results, report.migrations = [], []
     html = render_html(report)
-    assert "No migrations were evaluated" in html
+    # no migration is no clean bill of health (issue 6): the headline says nothing was judged
+    assert "No migration was judged: no VM is running on any hypervisor" in html
+    assert 'class="headline o-unknown"' in html and report.exit_code() == 3
     assert "nothing is known to block a migration" in html
 
 
