@@ -15,9 +15,11 @@ from preflight import __version__
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNDECIDED, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
 EXIT_CODES_HELP = (
-    "Exit codes: 0 every check decided and nothing failed; 1 at least one FAIL; "
-    "2 usage, inventory or recording error; 3 no FAIL but something could not be decided "
-    "(ERROR, unreachable host, or checks left out); 4 internal error (a bug: please report it)."
+    "Exit codes: 0 every migration of every running VM judged, every check decided and nothing "
+    "failed; 1 at least one FAIL; 2 usage, inventory, output path or recording error; 3 no FAIL but "
+    "no clean bill of health: something could not be decided (ERROR, unreachable host, guests that "
+    "could not be listed, checks left out) or nothing was judged (no hypervisor, a single one, no "
+    "running VM); 4 internal error (a bug: please report it)."
 )
 
 app = typer.Typer(
@@ -77,26 +79,32 @@ def _registry():
 
 @app.command()
 def check(
-    cluster: str = typer.Option("demo", "--cluster", "-c", metavar="NAME",
-                                help="Cluster from the inventory. 'demo' is built in: recorded lab facts, "
-                                     "no hypervisor needed."),
+    cluster: Optional[str] = typer.Option(
+        None, "--cluster", "-c", metavar="NAME",
+        help="Cluster from the inventory (default: demo, built in: recorded lab facts, no hypervisor "
+             "needed). With --replay it may be left out; given, it must be the recording's cluster."),
     inventory: Optional[Path] = typer.Option(
         None, "--inventory", "-i", metavar="FILE",
         help="Inventory TOML. Default: $PREFLIGHT_INVENTORY, ./preflight.toml, "
              "~/.config/preflight/inventory.toml."),
     html: Optional[Path] = typer.Option(None, "--html", metavar="FILE",
-                                        help="Write the self-contained HTML report (CAB evidence)."),
+                                        help="Write the self-contained HTML report (CAB evidence); "
+                                             "- for standard output."),
     json_out: Optional[Path] = typer.Option(None, "--json", metavar="FILE",
-                                            help="Write the JSON report (schema: reports/schema)."),
+                                            help="Write the JSON report (schema: reports/schema); "
+                                                 "- for standard output."),
     only: Optional[List[str]] = typer.Option(
         None, "--only", metavar="ID|CATEGORY",
         help="Run only these checks or categories (repeat or comma-separate). Verdicts that other "
              "checks bear on become 'unknown', never 'pass'."),
-    skip: Optional[List[str]] = typer.Option(None, "--skip", metavar="ID|CATEGORY",
-                                             help="Leave out these checks or categories."),
+    skip: Optional[List[str]] = typer.Option(
+        None, "--skip", metavar="ID|CATEGORY",
+        help="Leave out these checks or categories (skipping everything an --only item names is a "
+             "usage error)."),
     record: Optional[Path] = typer.Option(
         None, "--record", metavar="FILE",
-        help="Also save the raw facts gathered (secrets scrubbed) so the run can be replayed."),
+        help="Also save the raw facts gathered (secrets scrubbed; a new file is created 0600: it holds "
+             "every guest's XML) so the run can be replayed; - for standard output."),
     replay: Optional[Path] = typer.Option(
         None, "--replay", metavar="FILE",
         help="Check from a recording made with --record instead of connecting to hosts."),
@@ -118,15 +126,19 @@ def check(
 
     Read-only: preflight runs commands that inspect hosts and asks libvirt questions; it changes
     nothing on any host (unless --write-test, which creates and deletes one test file per directory).
+    Every output path is checked before anything is gathered. When --json, --html or --record is -,
+    the terminal summary goes to standard error instead of standard output.
     """
     from rich.console import Console
 
     from preflight.engine.pipeline import GatherOptions, ReplayError, evaluate, gather, load_recording, now
     from preflight.engine.registry import RegistryError
     from preflight.engine.runner import Selection
-    from preflight.inventory import InventoryError, load
+    from preflight.inventory import DEMO_CLUSTER, InventoryError, load
+    from preflight.reports import OutputError, Outputs
 
     err = Console(stderr=True, highlight=False)
+    outputs = Outputs()
     try:
         registry = _registry()
         selection = Selection(only=_split(only), skip=_split(skip))
@@ -134,32 +146,59 @@ def check(
         if unknown:
             raise UsageProblem(f"--only/--skip: no check or category {unknown[0]!r}; "
                                f"`preflight checks` lists them")
-        started = now()
+        contradiction = selection.contradiction(registry)
+        if contradiction:
+            raise UsageProblem(contradiction)
         if write_test and replay is not None:
             raise UsageProblem("--write-test acts on live hosts; it cannot be combined with --replay")
+        # Every output is checked (its temporary file created) before anything is gathered.
+        for option, path, private in (("--record", record, True), ("--json", json_out, False),
+                                      ("--html", html, False)):
+            if path is not None:
+                outputs.add(option, path, private=private)
+        started = now()
         if replay is not None:
-            record_data, source, name = load_recording(replay), f"replay:{replay}", cluster
-            name = record_data.get("cluster", cluster) if cluster == "demo" else cluster
+            outputs.refuse_overwriting(replay, f"the recording being replayed ({replay})")
+            record_data, source = load_recording(replay), f"replay:{replay}"
+            name = _replay_name(record_data, replay, cluster)
         else:
-            spec = load(cluster, str(inventory) if inventory else None)
-            name = spec.name
+            spec = load(cluster or DEMO_CLUSTER, str(inventory) if inventory else None)
             if spec.replay is not None:
                 if write_test:
                     raise UsageProblem(f"--write-test acts on live hosts; cluster {spec.name!r} is a recording")
+                outputs.refuse_overwriting(spec.replay, f"the recording cluster {spec.name!r} replays")
                 record_data, source = load_recording(spec.replay), f"replay:{spec.replay.name}"
+                # the report names the cluster the facts come from (the demo's are the lab's)
+                name = record_data.get("cluster") or spec.name
             else:
                 progress = None if quiet else _progress(err)
                 record_data = gather(spec, GatherOptions(trust_new_host_keys=trust_new_host_keys,
                                                          parallel=parallel, write_test=write_test), progress)
-                source = "live"
+                source, name = "live", spec.name
         if record is not None:
-            _write(record, _dump(record_data))
+            # written as soon as it exists: the facts are worth keeping even if judging them fails
+            outputs.write({"--record": _dump(record_data)})
         report = evaluate(record_data, registry, selection, cluster=name, started=started, source=source)
-    except (InventoryError, ReplayError, RegistryError, UsageProblem) as exc:
+        written = _emit(report, outputs, quiet)
+    except (InventoryError, ReplayError, RegistryError, UsageProblem, OutputError) as exc:
+        outputs.discard()
         _die(str(exc), EXIT_USAGE)
         return
-    _emit(report, html, json_out, quiet)
+    finally:
+        outputs.discard()
+    if not quiet:
+        for shown in written:
+            err.print(f"wrote {shown}", markup=False)
     raise typer.Exit(report.exit_code())
+
+
+def _replay_name(record_data: dict, replay: Path, cluster: Optional[str]) -> str:
+    """A replay reports under the cluster its facts were recorded on; --cluster may only confirm it."""
+    recorded = record_data.get("cluster")
+    if cluster is not None and recorded and cluster != recorded:
+        raise UsageProblem(f"--cluster {cluster} is not the cluster the recording {replay} was made on "
+                           f"({recorded!r}); leave --cluster out to replay it")
+    return recorded or cluster or replay.stem
 
 
 _STAGES = {"connect": "connecting", "facts": "gathering shell facts", "libvirt": "asking libvirt",
@@ -185,37 +224,23 @@ def _dump(data: dict) -> str:
     return json.dumps(data, indent=1, sort_keys=True) + "\n"
 
 
-def _write(path: Path, text: str) -> None:
-    from preflight.reports import write_atomically
-
-    try:
-        write_atomically(path, text)
-    except OSError as exc:
-        raise UsageProblem(f"{path}: cannot write: {exc.strerror or exc}") from exc
-
-
-def _emit(report, html: Optional[Path], json_out: Optional[Path], quiet: bool) -> None:
+def _emit(report, outputs, quiet: bool) -> list:
+    """Render every report first, write them all or none (preflight.reports.outputs), then print the
+    terminal summary: on standard error when a report goes to standard output. Returns where the
+    reports and the recording went."""
     from rich.console import Console
 
     from preflight.reports import render_html, render_json, render_terminal
 
-    try:
-        # Render everything before writing anything, so a failure never leaves a partial set.
-        rendered = []
-        if json_out is not None:
-            rendered.append((json_out, render_json(report)))
-        if html is not None:
-            rendered.append((html, render_html(report)))
-        for path, text in rendered:
-            _write(path, text)
-    except UsageProblem as exc:
-        _die(str(exc), EXIT_USAGE)
+    texts = {}
+    if "--json" in outputs.targets:
+        texts["--json"] = render_json(report)
+    if "--html" in outputs.targets:
+        texts["--html"] = render_html(report)
+    outputs.write(texts)
     if not quiet:
-        render_terminal(report, Console(highlight=False))
-    err = Console(stderr=True, highlight=False)
-    for path, _ in rendered:
-        if not quiet:
-            err.print(f"wrote {path}", markup=False)
+        render_terminal(report, Console(highlight=False, stderr=outputs.uses_stdout))
+    return [t.shown for t in outputs.targets.values() if t.done]
 
 
 @app.command("checks")

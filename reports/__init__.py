@@ -6,52 +6,25 @@ JSON is canonical; HTML and the terminal listing derive from the same document
 
 from __future__ import annotations
 
-import os
-import stat
-import tempfile
-
 from preflight.reports._common import MASK, is_secret_key, mask_secrets
 from preflight.reports.html import render_html
 from preflight.reports.json_report import render_json, validate
+from preflight.reports.outputs import OutputError, Outputs, write_one
 from preflight.reports.terminal import render_terminal
 
 __all__ = ["render_json", "render_html", "render_terminal", "write_atomically", "validate",
-           "mask_secrets", "is_secret_key", "MASK"]
+           "mask_secrets", "is_secret_key", "MASK", "Outputs", "OutputError"]
 
 
-def write_atomically(path, text: str, encoding: str = "utf-8") -> None:
+def write_atomically(path, text: str, encoding: str = "utf-8", private: bool = False) -> None:
     """Write `text` to `path` so that readers see the old file or the whole new one, never half.
 
-    Writes a temporary file in the same directory, fsyncs it, renames it over `path`
-    (atomic on POSIX) and fsyncs the directory. A replaced file keeps its mode; a new one is 0644.
+    A temporary file in the same directory is written, fsynced and renamed over `path` (atomic on
+    POSIX); a replaced file keeps its mode, a new one gets 0666 & ~umask (0600 & ~umask if `private`).
+    A FIFO, a character device (/dev/null) or /dev/stdout is written through, never replaced; a symlink
+    is followed. "-" is standard output. Raises OSError (OutputError) with a one-line message.
+    See preflight.reports.outputs.
     """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding=encoding, newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            mode = stat.S_IMODE(os.stat(path).st_mode)  # keep the mode of the file replaced
-        except FileNotFoundError:
-            mode = 0o644
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass  # some filesystems cannot fsync a directory; the rename itself is done
-    finally:
-        os.close(dir_fd)
+    if encoding.lower().replace("-", "") != "utf8":
+        raise ValueError("reports are written as UTF-8")
+    write_one(path, text, private=private, option="output")

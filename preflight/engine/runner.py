@@ -41,6 +41,29 @@ class Selection:
         known = {s.id for s in registry.all()} | {s.category for s in registry.all()}
         return [i for i in (*self.only, *self.skip) if i not in known]
 
+    def contradiction(self, registry: Registry):
+        """Why --only and --skip contradict each other, or None.
+
+        `--only cpu --skip cpu`, `--only storage.shared --skip storage`: an --only item every check of
+        which is skipped asks for a check and forbids it at once. Narrowing is fine: `--only storage
+        --skip storage.cache_mode` (the other storage checks). So is nothing in common. And a selection
+        that leaves no check at all to run is refused: it could only produce 'unknown' everywhere.
+        """
+        specs = registry.all()
+        for item in self.only:
+            named = [s for s in specs if item in (s.id, s.category)]
+            skipped_by = [k for k in self.skip if any(k in (s.id, s.category) for s in named)]
+            if named and all(_first_hit(s, self.skip) is not None for s in named):
+                return (f"--only {item} and --skip {','.join(skipped_by)} contradict each other: every check "
+                        f"{item!r} selects is skipped; drop one of them")
+        if not any(self.picks(s) for s in specs):
+            return "--only/--skip leave no check to run"
+        return None
+
+
+def _first_hit(spec: CheckSpec, items: tuple):
+    return next((i for i in items if i in (spec.id, spec.category)), None)
+
 
 def select(registry: Registry, selection: Selection) -> tuple:
     """(selected specs, left-out specs)."""
