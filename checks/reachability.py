@@ -24,10 +24,10 @@ _WHAT = {"libvirt": "libvirt connection (version, hostname)", "capabilities": "h
     remediation="Make the host reachable from where preflight runs: check the address and port in the "
                 "inventory or ssh_config, the SSH key or agent, and that its host key is in known_hosts "
                 "(verify the fingerprint out of band, then add it with ssh-keyscan, or run once with "
-                "--trust-new-host-keys). If SSH works but libvirt does not answer: check that libvirtd (or "
-                "virtqemud) runs on the host (`virsh -c qemu:///system list --all` as the SSH user), that the "
-                "SSH user may use qemu:///system (libvirt group or root), and that libvirt-python is installed "
-                "where preflight runs (pip install kvm-preflight[libvirt]).",
+                "--trust-new-host-keys). If SSH works but libvirt does not answer: check that libvirtd "
+                "(or virtqemud) runs on the host (`virsh -c qemu:///system list --all` as the SSH user), "
+                "that the SSH user may use qemu:///system (libvirt group or root), and that libvirt-python "
+                "is installed where preflight runs (pip install kvm-preflight[libvirt]).",
     references=("https://man.openbsd.org/ssh_config", "https://libvirt.org/remote.html"),
 )
 def host_reachable(ctx):

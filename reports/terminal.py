@@ -85,7 +85,8 @@ def _header(console: Console, view: dict) -> None:
         when += f" ({view['duration']})"
     facts = source
     if view["source_kind"] == "replay":
-        facts += f", recorded {view['facts_recorded'] or 'at an unknown time (the recording has no timestamp)'}"
+        facts += ", recorded " + (view["facts_recorded"]
+                                  or "at an unknown time (the recording has no timestamp)")
     console.print(_t(f"Run: {when}; facts: {facts}"))
     sel = view["selection"]
     if sel.get("only"):
@@ -167,8 +168,8 @@ def _matrix(console: Console, view: dict) -> None:
                         + [_matrix_cell(c) for c in row["cells"]])
         if g["unassessed"]:
             rows.append([Text("(guests not listed)", style=STYLE["error"]), _t(g["source"])]
-                        + [Text("—") if d["name"] == g["source"] else Text("not assessed", style=STYLE["error"])
-                           for d in matrix["destinations"]])
+                        + [Text("—") if d["name"] == g["source"]
+                           else Text("not assessed", style=STYLE["error"]) for d in matrix["destinations"]])
     # Keep check ids whole when the table fits; otherwise let rich fold them.
     widths = [max((len(line) for r in rows for line in r[i + 2].plain.splitlines()), default=7)
               for i in range(len(matrix["destinations"]))]

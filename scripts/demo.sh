@@ -9,6 +9,6 @@ set +e
 rc=$?
 set -e
 case $rc in
-    0|1|3) echo "demo: preflight exited $rc (0 all clear, 1 some migration is blocked, 3 something undecided); open demo-report.html" ;;
+    0|1|3) echo "demo: preflight exited $rc (0 all clear, 1 some migration is blocked, 3 not a clean bill of health: something undecided or nothing judged); open demo-report.html" ;;
     *) echo "demo: preflight failed with exit code $rc" >&2; exit "$rc" ;;
 esac

@@ -84,7 +84,8 @@ def load_recording(path: Path) -> dict:
                           f"{hint}")
     problem = record_schema.problem(record)
     if problem is None and record.get("recorded") is not None and parse_time(record["recorded"]) is None:
-        problem = "recorded: must be an ISO 8601 date-time with its UTC offset, e.g. 2026-11-26T03:00:00+00:00"
+        problem = ("recorded: must be an ISO 8601 date-time with its UTC offset, "
+                   "e.g. 2026-11-26T03:00:00+00:00")
     if problem is not None:
         raise ReplayError(f"{path}: {problem}: not a recording preflight can use "
                           f"(see reports/schema/{record_schema.SCHEMA_FILE})")
@@ -175,7 +176,8 @@ def unassessed_sources(facts) -> list:
 
 def _summary(host, record: dict) -> HostSummary:
     raw = (record.get("hosts") or {}).get(host.name) or {}
-    pair_rts = sum((p.get("round_trips_by_host") or {}).get(host.name) or 0 for p in record.get("pairs") or [])
+    pair_rts = sum((p.get("round_trips_by_host") or {}).get(host.name) or 0
+                   for p in record.get("pairs") or [])
     return HostSummary(
         name=host.name,
         reachable=host.reachable,

@@ -58,8 +58,8 @@ def test_hole_output_paths_checked_only_after_the_gather(tmp_path):
 
 
 def test_hole_replay_reads_the_recording_before_checking_outputs(tmp_path):
-    proc = run("check", "--replay", str(tmp_path / "no-such-recording.json"), "--json", str(tmp_path / "ok.json"),
-               "--html", str(tmp_path / "missing-dir" / "r.html"))
+    proc = run("check", "--replay", str(tmp_path / "no-such-recording.json"),
+               "--json", str(tmp_path / "ok.json"), "--html", str(tmp_path / "missing-dir" / "r.html"))
     one_line_error(proc, "--html", "missing-dir/r.html: cannot write")
     assert os.listdir(tmp_path) == []
 
@@ -164,7 +164,8 @@ def test_a_recording_without_timestamp_says_so(tmp_path):
 
 @pytest.mark.parametrize("args, needle", [
     (("--only", "cpu", "--skip", "cpu"), "--only cpu and --skip cpu contradict each other"),
-    (("--only", "storage.shared", "--skip", "storage"), "--only storage.shared and --skip storage contradict"),
+    (("--only", "storage.shared", "--skip", "storage"),
+     "--only storage.shared and --skip storage contradict"),
     (("--only", "cpu.compatible", "--skip", "cpu"), "--only cpu.compatible and --skip cpu contradict"),
     (("--skip", "host,storage,cpu,domain,network,firewall,nfs"), "--only/--skip leave no check to run"),
 ])

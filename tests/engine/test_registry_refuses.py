@@ -11,7 +11,6 @@ import pytest
 
 from preflight.engine import registry
 from preflight.engine.registry import RegistryError, check, discover
-from preflight.facts.keys import HOST_FACT_KEYS, KNOWN_FACT_KEYS, PAIR_FACT_KEYS
 from preflight.model import Scope, Severity
 
 
@@ -64,6 +63,8 @@ def test_every_problem_in_one_line():
 
 
 def test_builtin_checks_pass_validation_and_require_only_known_keys():
+    from preflight.facts.keys import HOST_FACT_KEYS, KNOWN_FACT_KEYS, PAIR_FACT_KEYS
+
     specs = discover(include_plugins=False).all()
     assert len(specs) >= 17
     for spec in specs:
@@ -76,6 +77,7 @@ def test_builtin_checks_pass_validation_and_require_only_known_keys():
 def test_every_known_host_key_is_reported_missing_by_the_parser():
     """The authoritative list is honest: an unreachable host has every host key missing, and a
     host whose raw record is empty names each key the parser could not fill."""
+    from preflight.facts.keys import HOST_FACT_KEYS, PAIR_FACT_KEYS
     from preflight.facts.parse import parse_host, parse_pair
 
     down = parse_host("hv9", {"reachable": False, "error": "timed out"})

@@ -138,7 +138,8 @@ def test_hole_fewer_than_two_reachable_hypervisors(tmp_path):
 
 
 def test_hole_two_hosts_one_without_libvirt(tmp_path):
-    proc, doc, html = check_cli(tmp_path, libvirt_down(only(demo(), "hv1", "hv2"), "hv2"), "--skip", "firewall")
+    record = libvirt_down(only(demo(), "hv1", "hv2"), "hv2")
+    proc, doc, html = check_cli(tmp_path, record, "--skip", "firewall")
     assert proc.returncode == 3
     assert "hv2 without usable libvirt facts" in doc["run"]["coverage"]["nothing_judged"]
 
