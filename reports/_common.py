@@ -203,8 +203,9 @@ def unassessed_line(item: dict) -> str:
 def not_assessed_sentence(unassessed: list, total: int) -> str:
     """What the count of assessed migrations leaves out."""
     names = ", ".join(u["host"] for u in unassessed)
-    return (f"Not assessed: the guests on {names}, which could not be listed; the "
-            f"{_plural(total, 'migration')} above do not include theirs.")
+    return (f"Not assessed: the guests on {names}, which could not be listed; "
+            f"{'this' if total == 1 else 'these'} {_plural(total, 'migration')} "
+            f"{'does' if total == 1 else 'do'} not include theirs.")
 
 
 def _result_matches_migration(r: dict, m: dict) -> bool:

@@ -180,8 +180,8 @@ def assert_not_assessed(proc, doc, html, host, reason):
     text = " ".join(proc.stdout.split())
     matrix = " ".join(proc.stdout[proc.stdout.index("= MIGRATION MATRIX ="):].split())
     assert line in matrix and f"(guests not │ {host} │ not assessed" in matrix    # the row, wrapped at 80
-    assert f"Not assessed: the guests on {host}, which could not be listed; the {len(doc['migrations'])} " \
-           f"migrations above do not include theirs" in " ".join(summary(proc.stdout).split())
+    assert f"Not assessed: the guests on {host}, which could not be listed; these {len(doc['migrations'])} " \
+           f"migrations do not include theirs" in " ".join(summary(proc.stdout).split())
     assert line in text
     assert line in html and "NOT ASSESSED" in html
     assert f"not assessed: the guests on {host}" in html     # the migration count's caption
