@@ -73,8 +73,16 @@ def path_verdict(path, ctx, what: str, label: str, *, readonly: bool = False, lo
     if s_srv != d_srv:
         return undecided(f"{what}: {s_exp} comes from {s_srv} on {ctx.source.name} but from "
                          f"{d_srv} on {ctx.destination.name}; cannot prove it is the same server", **ev)
-    if not readonly and (dst_m.readonly or src_m.readonly):
-        return failed(f"{what} is writable but {src_m.mountpoint} is mounted read-only", **ev)
+    if not readonly and dst_m.readonly:
+        return failed(f"{what} is writable but {dst_m.mountpoint} is mounted read-only on "
+                      f"{ctx.destination.name}: the incoming QEMU cannot open it read-write", **ev)
+    if not readonly and src_m.readonly:
+        # What the destination will open decides. A source mount remounted read-only under a
+        # running guest leaves its already-open read-write file usable, and the real migration
+        # succeeds; it is worth a warning (the guest's writes may be failing now), not a blocker.
+        return warned(f"{what} is writable but {src_m.mountpoint} is mounted read-only on "
+                      f"{ctx.source.name} (the running guest keeps the file it opened; "
+                      f"{ctx.destination.name}'s mount is read-write)", **ev)
     return passed(f"{what}: {path} is on the same shared {src_m.fstype} on both hosts", **ev)
 
 

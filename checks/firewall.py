@@ -8,8 +8,8 @@ from preflight.model import Scope, Severity
 from ._common import LIBVIRT_MIGRATION
 
 _OUTCOMES = {
-    "refused": "the destination rejects connections to port {port} (a firewall REJECT rule, or nothing may "
-               "listen there): a migration fails at once with 'Connection refused'",
+    "refused": "the destination rejects connections to port {port} while preflight's test listener holds "
+               "it (a firewall REJECT rule): a migration fails at once with 'Connection refused'",
     "timeout": "connections to port {port} are silently dropped: a real migration hangs ~130 s holding "
                "the domain's job lock, then fails with 'Connection timed out'",
     "unreachable": "port {port} of {target} is unreachable from the source (no route to host)",
@@ -37,17 +37,28 @@ def migration_ports(ctx):
     probes = [p for p in ctx.pair.probes if p.purpose == "migration"]
     if not probes:
         return undecided(f"no migration-port probe from {ctx.source.name} to {ctx.destination.name} was recorded")
-    findings = []
-    for probe in probes:
-        ev = dict(observed=f"{probe.outcome}" + (f" ({probe.detail})" if probe.detail else "")
-                  + (f" after {probe.elapsed_ms} ms" if probe.elapsed_ms is not None else ""),
-                  expected="answered", source=f"{ctx.source.name}: TCP connect to {probe.target}:{probe.port}",
-                  details={"port": probe.port})
-        if probe.outcome == "answered":
-            findings.append(passed(f"{probe.target}:{probe.port} answered from {ctx.source.name}", **ev))
-        elif probe.outcome in _OUTCOMES:
-            findings.append(failed(_OUTCOMES[probe.outcome].format(port=probe.port, target=probe.target), **ev))
-        else:
-            findings.append(undecided(f"the probe of {probe.target}:{probe.port} could not be made: "
-                                      f"{probe.detail or probe.outcome}", **ev))
-    return findings
+    return [_judge(ctx, probe) for probe in probes]
+
+
+def _judge(ctx, probe):
+    src, dst = ctx.source.name, ctx.destination.name
+    ev = dict(observed=f"{probe.outcome}" + (f" ({probe.detail})" if probe.detail else "")
+              + (f" after {probe.elapsed_ms} ms" if probe.elapsed_ms is not None else ""),
+              expected=f"answered by {dst}'s test listener",
+              source=f"{src}: TCP connect to {probe.target}:{probe.port}",
+              details={"port": probe.port, "confirmed": probe.confirmed, "listener": probe.listener})
+    if probe.outcome == "answered":
+        if probe.confirmed is False:
+            return undecided(f"{probe.target}:{probe.port} answered {src}, but {dst}'s test listener never saw "
+                             f"that connection: something else answers there (does {probe.target} lead to "
+                             f"{dst} from {src}?)", **ev)
+        tail = "" if probe.confirmed else f" (not confirmed by {dst}'s listener)"
+        return passed(f"{probe.target}:{probe.port} answered from {src}{tail}", **ev)
+    if probe.outcome == "refused" and probe.listener:
+        # Without our listener on the port, a refusal may only mean that nothing listened.
+        return undecided(f"{probe.target}:{probe.port} refused {src}, but no test listener covered the probe "
+                         f"({probe.listener}); a firewall REJECT cannot be told from a closed port", **ev)
+    if probe.outcome in _OUTCOMES:
+        return failed(_OUTCOMES[probe.outcome].format(port=probe.port, target=probe.target), **ev)
+    return undecided(f"the probe of {probe.target}:{probe.port} could not be made: "
+                     f"{probe.detail or probe.outcome}", **ev)

@@ -24,6 +24,7 @@ from preflight.facts.raw import FORMAT
 from preflight.facts.storage_hosts import finish_storage_hosts, nfs_probe_targets, start_storage_hosts
 from preflight.facts.portals import network_disk_targets
 from preflight.facts.listings import list_targets
+from preflight.facts.pairs import LISTENER_LIFETIME
 from preflight.transport.errors import TransportError
 from preflight.transport.ssh import HostTarget, SshContext, SshSettings
 
@@ -62,7 +63,7 @@ class CollectOptions:
     cpu_compare: bool = True
     probes: bool = True
     probe_timeout: float = 5.0
-    listener_lifetime: int = 15
+    listener_lifetime: int = LISTENER_LIFETIME
     write_test: bool = False                  # INTRUSIVE opt-in (--write-test): see preflight.facts.write_test
 
     @classmethod

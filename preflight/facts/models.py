@@ -284,6 +284,11 @@ class PortProbe:
     outcome: str                     # answered, refused, timeout, unreachable, error
     detail: Optional[str] = None
     elapsed_ms: Optional[int] = None
+    # migration port only: did the destination's test listener see this probe's nonce (None: it
+    # cannot tell, e.g. the socat fallback or an old recording), and why no listener covered the
+    # probe (it never started, or exited early) -- then 'refused' may only mean nothing listened
+    confirmed: Optional[bool] = None
+    listener: Optional[str] = None
 
 
 @dataclass(frozen=True)

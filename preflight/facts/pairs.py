@@ -8,12 +8,16 @@
     ssh port, connecting to the destination's libvirt hostname as the SOURCE resolves it (the
     source libvirtd opens the migration data connection to that name). A port with no
     listener would look "refused" even when the firewall allows it, so each destination
-    first runs a short-lived listener (one exec; python3, else socat) on a free port of its
-    migration range; it changes nothing persistent and exits after the expected
-    connections or LISTENER_LIFETIME seconds. It binds the LOWEST free port of the range,
-    the very port libvirt's allocator would hand the next incoming migration (a firewall that
-    opens only part of the range must not pass on an untested port). Each source then probes all destinations in ONE
-    exec (in parallel, each connect bounded) that also records `getent hosts NAME`.
+    first runs a test listener (one exec; python3, else socat) on a free port of its
+    migration range. It binds the LOWEST free port of the range, the very port libvirt's
+    allocator would hand the next incoming migration (a firewall that opens only part of the
+    range must not pass on an untested port), and it lives until every source has probed:
+    the controller closes its stdin then and it exits at once (LISTENER_LIFETIME is only a
+    safety net), so nothing is left running and no later run finds that port taken. Each
+    probe sends a per-pair nonce that the listener reports back, so a connection that was
+    answered by something else (the name leads to another host) is not taken for success.
+    Each source probes all destinations in ONE exec (in parallel, each connect bounded)
+    that also records `getent hosts NAME`.
 
 (c) Storage servers, in that same per-source exec: the NFS servers' ports (nfs_targets) and
     every TCP server named by a guest's <disk type='network'> anywhere in the cluster
@@ -43,15 +47,19 @@ __all__ = ["run_pairs", "guest_cpu_args", "migration_port_range", "LISTENER_CODE
 
 DEFAULT_MIGRATION_PORTS = (49152, 49215)
 PROBE_TIMEOUT = 5.0
-LISTENER_LIFETIME = 15
+# A safety net only: the controller closes each listener as soon as every probe is done.
+LISTENER_LIFETIME = 120
 
 # Runs on the destination: bind the LOWEST free port of [lo, hi] (dual stack when possible),
-# the port libvirt would give the next incoming migration; a migration starting meanwhile
-# simply gets the next one, as libvirt's allocator skips ports in use,
-# print READY PORT, accept up to N connections (closing each at once), exit after N or LIFE s.
+# the port libvirt would give the next incoming migration; print READY PORT. Every connection
+# is read for the probe's nonce line (at most 64 bytes, 2 s) and reported as ACCEPT PEER NONCE,
+# so the controller knows WHICH source reached THIS listener. The listener lives until its
+# stdin reaches EOF (the controller is done, or the SSH connection died) and never longer than
+# LIFE seconds: no count of expected connections, so a stray or missing connection of one pair
+# can neither end it early for the others nor keep it (and the port) alive after the run.
 LISTENER_CODE = r"""
-import select, socket, sys, time
-lo, hi, n, life = (int(a) for a in sys.argv[1:5])
+import os, re, select, socket, sys, time
+lo, hi, life = (int(a) for a in sys.argv[1:4])
 s = None
 for fam, host in ((getattr(socket, "AF_INET6", None), "::"), (socket.AF_INET, "0.0.0.0")):
     if fam is None:
@@ -79,18 +87,39 @@ if s is None:
     sys.exit(2)
 print("READY %d" % port, flush=True)
 end = time.monotonic() + life
-got = 0
-while got < n:
-    left = end - time.monotonic()
-    if left <= 0:
+conns, got, stdin_open, drain_until = {}, 0, True, None
+def report(c):
+    global got
+    peer, buf, _ = conns.pop(c)
+    c.close()
+    m = re.match(rb"[A-Za-z0-9]{1,40}", buf)
+    print("ACCEPT %s %s" % (peer, m.group(0).decode() if m else "-"), flush=True)
+    got += 1
+while True:
+    now = time.monotonic()
+    if now >= end or (drain_until is not None and (not conns or now >= drain_until)):
         break
-    r, _, _ = select.select([s], [], [], left)
-    if r:
+    watch = [s] + list(conns) + ([0] if stdin_open else [])
+    r, _, _ = select.select(watch, [], [], min(end - now, 0.5))
+    if 0 in r:
+        if not os.read(0, 512):
+            stdin_open, drain_until = False, time.monotonic() + 1.0
+    if s in r:
         c, a = s.accept()
-        c.close()
-        got += 1
-        peer = a[0][7:] if a[0].startswith("::ffff:") else a[0]
-        print("ACCEPT %s" % peer, flush=True)
+        c.setblocking(False)
+        conns[c] = [a[0][7:] if a[0].startswith("::ffff:") else a[0], b"", time.monotonic()]
+    for c in [c for c in r if c in conns]:
+        try:
+            data = c.recv(64)
+        except OSError:
+            data = b""
+        conns[c][1] += data
+        if not data or b"\n" in conns[c][1] or len(conns[c][1]) >= 64:
+            report(c)
+    for c in [c for c, v in conns.items() if time.monotonic() - v[2] > 2.0]:
+        report(c)
+for c in list(conns):
+    report(c)
 print("DONE %d" % got, flush=True)
 """
 
@@ -117,6 +146,11 @@ def probe(i, t):
     try:
         s.connect(sa)
         outcome = "answered"
+        if t.get("nonce"):
+            try:   # tells the destination's test listener which probe reached it
+                s.sendall((t["nonce"] + "\n").encode())
+            except OSError:
+                pass
     except socket.timeout:
         outcome, detail = "timeout", "no answer from %s:%d within %gs (packets silently dropped?)" % (addr, port, T)
     except ConnectionRefusedError:
@@ -137,7 +171,8 @@ print(json.dumps(res))
 
 PYTHONS = ("python3", "/usr/libexec/platform-python")
 
-# $0 = PROBE_CODE, $1 = JSON spec, $2 = timeout, $3 = interpreters, then host port pairs.
+# $0 = PROBE_CODE, $1 = JSON spec, $2 = timeout, $3 = interpreters, then host port nonce triples
+# (nonce "-" when the target has no test listener).
 # Without a Python, bash's /dev/tcp under coreutils `timeout` does the probes in parallel and
 # prints "PFB index rc elapsed_ms stderr" lines.
 _PROBE_SH = r"""for p in $3; do
@@ -147,10 +182,11 @@ if ! command -v bash >/dev/null 2>&1 || ! command -v timeout >/dev/null 2>&1; th
   echo "neither python3 nor bash+timeout on this host" >&2; exit 127
 fi
 T=$2; shift 3; i=0
-while [ $# -ge 2 ]; do
-  ( s=$(date +%s%N); e=$(timeout "$T" bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>&1); rc=$?
+while [ $# -ge 3 ]; do
+  ( s=$(date +%s%N)
+    e=$(timeout "$T" bash -c 'exec 3<>"/dev/tcp/$0/$1" && printf "%s\n" "$2" >&3' "$1" "$2" "$3" 2>&1); rc=$?
     echo "PFB $i $rc $(( ($(date +%s%N) - s) / 1000000 )) $(printf %s "$e" | tr '\n' ' ')" ) &
-  i=$((i + 1)); shift 2
+  i=$((i + 1)); shift 3
 done
 wait
 """
@@ -180,14 +216,25 @@ def _fallback_rows(out: str, targets: list) -> list:
         rows[i] = {"outcome": outcome, "detail": detail, "address": None, "elapsed_ms": ms}
     return rows
 
-_SOCAT_LISTENER = ('p=$1; life=$4; '
-                   'for py in $5; do '
+# $0 = LISTENER_CODE, $1 lo, $2 hi, $3 lifetime, $4 interpreters. Without a Python, socat
+# listens on the lowest port of the range (it cannot report nonces: probes stay unconfirmed)
+# until stdin reaches EOF, like the Python listener.
+_SOCAT_LISTENER = ('p=$1; life=$3; '
+                   'for py in $4; do '
                    'if command -v "$py" >/dev/null 2>&1; then exec "$py" -c "$0" "$@"; fi; done; '
                    'if command -v socat >/dev/null 2>&1; then '
-                   'timeout "$life" socat -T 2 TCP-LISTEN:"$p",reuseaddr,fork SYSTEM:true & pid=$!; sleep 0.3; '
-                   'if kill -0 $pid 2>/dev/null; then echo "READY $p"; wait $pid; echo "DONE ?"; exit 0; fi; '
+                   'timeout "$life" socat -T 2 TCP-LISTEN:"$p",reuseaddr,fork SYSTEM:true </dev/null & pid=$!; '
+                   'sleep 0.3; '
+                   'if kill -0 $pid 2>/dev/null; then echo "READY $p"; cat >/dev/null; kill $pid 2>/dev/null; '
+                   'wait $pid; echo "DONE ?"; exit 0; fi; '
                    'echo "FAIL socat could not listen on port $p"; exit 2; fi; '
                    'echo "FAIL neither python3 nor socat on this host" ; exit 127')
+
+
+def clean_line(text: str, limit: int = 300) -> str:
+    """Host text for a one-line message: control characters dropped, whitespace collapsed, capped."""
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    return " ".join(text.split())[:limit]
 
 
 def migration_port_range(qemu_conf: Optional[str]) -> tuple:
@@ -259,69 +306,111 @@ def _compare_on_destination(dname: str, bridge, sources: dict) -> dict:
 # --- (b) probes ---------------------------------------------------------------------------
 
 class _Listener:
+    """The destination's short-lived test listener (LISTENER_CODE) on one exec channel.
+
+    Lines are read with a byte cap and the caller's deadline checked inside the read loop, so a
+    hostile or broken host streaming garbage cannot hang the run or fill memory."""
+
+    MAX_LINE = 256           # a READY/ACCEPT/DONE line is far shorter
+    MAX_BYTES = 1 << 20      # everything one listener may send
+
     def __init__(self, name: str):
         self.name = name
         self.channel = None
         self.port: Optional[int] = None
-        self.error: Optional[str] = None
-        self.accepted: list = []
+        self.error: Optional[str] = None     # it never listened: a 'refused' proves nothing then
+        self.died: Optional[str] = None      # it stopped listening before the probes were done
+        self.accepted: list = []             # [(peer address, nonce or None)]
+        self.reported = False                # DONE seen: `accepted` is complete
         self._buf = b""
+        self._received = 0
 
-    def start(self, conn, lo: int, hi: int, expected: int, lifetime: int, ready_timeout: float = 10.0,
+    def start(self, conn, lo: int, hi: int, lifetime: int, ready_timeout: float = 10.0,
               pythons=PYTHONS):
         try:
             self.channel = conn.open_channel(["sh", "-c", _SOCAT_LISTENER, LISTENER_CODE, str(lo), str(hi),
-                                              str(expected), str(lifetime), " ".join(pythons)], sudo=False)
+                                              str(lifetime), " ".join(pythons)], sudo=False)
         except TransportError as exc:
             self.error = f"cannot start the test listener: {exc}"
             return
-        deadline = time.monotonic() + ready_timeout
         self.channel.settimeout(0.5)
-        while time.monotonic() < deadline:
-            line = self._line()
-            if line is None:
-                if self.channel.exit_status_ready() and not self.channel.recv_ready():
-                    err = self.channel.recv_stderr(4096).decode("utf-8", "replace") if self.channel.recv_stderr_ready() else ""
-                    self.error = f"test listener exited ({self.channel.recv_exit_status()}) {' '.join(err.split())}".strip()
-                    return
-                continue
-            if line.startswith("READY "):
+        line = self._line(time.monotonic() + ready_timeout)
+        if line is not None and line.startswith("READY "):
+            try:
                 self.port = int(line.split()[1])
                 return
-            if line.startswith("FAIL"):
-                self.error = f"test listener: {line[5:]}"
-                return
-        self.error = f"test listener did not start within {ready_timeout:g} s"
+            except (IndexError, ValueError):
+                pass
+        if line is not None and line.startswith("FAIL"):
+            self.error = f"test listener: {clean_line(line[5:])}"
+        elif line is not None:
+            self.error = f"test listener printed {clean_line(line)!r} instead of READY"
+        elif self.channel.exit_status_ready():
+            err = self.channel.recv_stderr(4096).decode("utf-8", "replace") if self.channel.recv_stderr_ready() else ""
+            self.error = f"test listener exited ({self.channel.recv_exit_status()}) {clean_line(err)}".strip()
+        else:
+            self.error = f"test listener did not start within {ready_timeout:g} s"
+        self._close()
 
-    def _line(self) -> Optional[str]:
+    def _line(self, deadline: float) -> Optional[str]:
+        """The next line, or None at EOF, at the deadline, or past a byte cap."""
         while b"\n" not in self._buf:
+            if time.monotonic() >= deadline or len(self._buf) > self.MAX_LINE \
+                    or self._received > self.MAX_BYTES:
+                return None
             try:
                 data = self.channel.recv(4096)
-            except Exception:
-                return None
+            except Exception:                                  # noqa: BLE001 - socket.timeout: look again
+                if self.channel.closed or (self.channel.exit_status_ready() and not self.channel.recv_ready()):
+                    return None
+                continue
             if not data:
                 return None
+            self._received += len(data)
             self._buf += data
         line, self._buf = self._buf.split(b"\n", 1)
         return line.decode("utf-8", "replace").strip()
 
-    def finish(self, wait: float = 2.0) -> None:
+    def check_alive(self) -> None:
+        """Called after the probes: a listener that already exited may have missed them."""
+        if self.channel is not None and self.died is None and self.channel.exit_status_ready():
+            self.died = f"the test listener on {self.name} exited before the probes were done"
+
+    def finish(self, wait: float = 5.0) -> None:
+        """Close its stdin (the listener then reports what it still holds and exits at once) and
+        collect every ACCEPT until DONE."""
         if self.channel is None:
             return
+        self.check_alive()
+        try:
+            self.channel.shutdown_write()
+        except Exception:                                      # noqa: BLE001 - already gone
+            pass
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            line = self._line()
+        while True:
+            line = self._line(deadline)
             if line is None:
-                if self.channel.closed or self.channel.eof_received:
-                    break
-                continue
-            if line.startswith("ACCEPT "):
-                self.accepted.append(line.split()[1])
-            elif line.startswith("DONE"):
                 break
+            if line.startswith("ACCEPT "):
+                parts = line.split()
+                nonce = parts[2] if len(parts) > 2 and parts[2] != "-" else None
+                self.accepted.append((parts[1] if len(parts) > 1 else "?", nonce))
+            elif line.startswith("DONE"):
+                # the socat fallback cannot tell nonces ("DONE ?"): its probes stay unconfirmed
+                self.reported = not line.endswith("?")
+                break
+        self._close()
+
+    def confirmed(self, nonce: str) -> Optional[bool]:
+        """Did this listener see the probe carrying `nonce`? None when it cannot tell."""
+        if not self.reported:
+            return None
+        return any(n == nonce for _, n in self.accepted)
+
+    def _close(self) -> None:
         try:
             self.channel.close()
-        except Exception:
+        except Exception:                                      # noqa: BLE001
             pass
 
 
@@ -330,7 +419,8 @@ def _probe_from_source(conn, destinations: list, timeout: float, pythons=PYTHONS
     """ONE exec on the source: getent hosts for each destination name + all TCP probes, then
     (when `lists` is given, see preflight.facts.listings.list_targets) the showmount / iscsi-ls
     listings, in parallel and bounded, AFTER the probes (the test listeners are short-lived).
-    destinations: [{"name", "target", "ports": [(port, purpose)]}]. Returns
+    destinations: [{"name", "target", "ports": [(port, purpose[, nonce])]}] (the nonce is sent
+    on connect, for the destination's test listener to report). Returns
     (resolved {target: ip|None}, resolve_notes {target: why}, results {(dest, port, purpose): dict}, error);
     the listing rows go to listed["nfs_showmount"] / listed["iscsi_lists"]."""
     names = sorted({d["target"] for d in destinations})
@@ -338,13 +428,13 @@ def _probe_from_source(conn, destinations: list, timeout: float, pythons=PYTHONS
     targets = []
     index = []
     for d in destinations:
-        for port, purpose in d["ports"]:
-            targets.append({"host": d["target"], "port": port})
+        for port, purpose, *nonce in d["ports"]:
+            targets.append({"host": d["target"], "port": port, "nonce": nonce[0] if nonce else None})
             index.append((d["name"], port, purpose))
     facts["probe"] = ["sh", "-c", _PROBE_SH, PROBE_CODE, json.dumps({"timeout": timeout, "targets": targets}),
                       str(int(max(1, round(timeout)))), " ".join(pythons)]
     for t in targets:
-        facts["probe"] += [t["host"], str(t["port"])]
+        facts["probe"] += [t["host"], str(t["port"]), t["nonce"] or "-"]
     marker = "PFP" + secrets.token_hex(10)
     list_marker = "PFL" + secrets.token_hex(10)
     list_argv = lists_argv(lists, list_marker, LIST_TIMEOUT) if lists is not None else None
@@ -472,7 +562,9 @@ def run_pairs(sessions: dict, hosts: dict, *, probe_timeout: float = PROBE_TIMEO
                 listeners[d] = _Listener(d)
             note("*", "pairs", f"starting {len(listeners)} test listeners")
             list(pool.map(lambda d: listeners[d].start(sessions[d].conn, plan[d]["lo"], plan[d]["hi"],
-                                                        len(names) - 1, listener_lifetime), names))
+                                                        listener_lifetime), names))
+            # one nonce per ordered pair: the destination's listener reports which probe reached it
+            nonces = {(s, d): secrets.token_hex(8) for s in names for d in names if s != d}
 
             def source_job(s):
                 dests = []
@@ -481,7 +573,7 @@ def run_pairs(sessions: dict, hosts: dict, *, probe_timeout: float = PROBE_TIMEO
                         continue
                     mport = listeners[d].port or plan[d]["lo"]
                     dests.append({"name": d, "target": plan[d]["target"],
-                                  "ports": [(mport, "migration"), (plan[d]["ssh_port"], "ssh")]})
+                                  "ports": [(mport, "migration", nonces[(s, d)]), (plan[d]["ssh_port"], "ssh")]})
                 # storage servers ride the same exec: NFS servers' ports, network-disk portals
                 for server, spec in (nfs_targets or {}).items():
                     dests.append({"name": ("nfs", server), "target": spec["target"], "ports": list(spec["ports"])})
@@ -494,7 +586,10 @@ def run_pairs(sessions: dict, hosts: dict, *, probe_timeout: float = PROBE_TIMEO
                 return s, got, listed
 
             note("*", "pairs", "probing")
-            for s, (resolved, notes, results, error), listed in pool.map(source_job, names):
+            probed = list(pool.map(source_job, names))
+            # Every probe is done: only now may the listeners go (each one serves all sources).
+            list(pool.map(lambda lst: lst.finish(), listeners.values()))
+            for s, (resolved, notes, results, error), listed in probed:
                 hosts[s].update(listed)
                 if nfs_targets is not None:
                     hosts[s]["nfs_probes"] = [
@@ -527,19 +622,18 @@ def run_pairs(sessions: dict, hosts: dict, *, probe_timeout: float = PROBE_TIMEO
                     if error:
                         pair["errors"]["probes"] = error
                         continue
-                    for port, purpose in ((listeners[d].port or plan[d]["lo"], "migration"),
-                                          (plan[d]["ssh_port"], "ssh")):
+                    lst = listeners[d]
+                    for port, purpose in ((lst.port or plan[d]["lo"], "migration"), (plan[d]["ssh_port"], "ssh")):
                         row = results.get((d, port, purpose), {})
-                        detail = row.get("detail")
-                        if purpose == "migration" and listeners[d].error:
-                            detail = f"{detail or ''} (no test listener ran on {d}: {listeners[d].error}; "\
-                                     "'refused' may only mean nothing listened)".strip()
-                            pair["errors"]["migration_listener"] = listeners[d].error
-                        pair["probes"].append({"port": port, "purpose": purpose, "target": tgt,
-                                               "outcome": row.get("outcome", "error"), "detail": detail,
-                                               "elapsed_ms": row.get("elapsed_ms")})
-            for lst in listeners.values():
-                lst.finish()
+                        probe = {"port": port, "purpose": purpose, "target": tgt,
+                                 "outcome": row.get("outcome", "error"), "detail": row.get("detail"),
+                                 "elapsed_ms": row.get("elapsed_ms")}
+                        if purpose == "migration":
+                            probe["listener"] = lst.error or lst.died
+                            probe["confirmed"] = None if probe["listener"] else lst.confirmed(nonces[(s, d)])
+                            if probe["listener"]:
+                                pair["errors"]["migration_listener"] = probe["listener"]
+                        pair["probes"].append(probe)
 
         for d, fut in cpu_futures.items():
             try:

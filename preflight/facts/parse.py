@@ -235,7 +235,8 @@ def parse_host(name: str, raw_host: dict) -> HostFacts:
 def _parse_probe(raw: dict) -> PortProbe:
     return PortProbe(port=int(raw["port"]), purpose=str(raw.get("purpose") or "migration"),
                      target=str(raw.get("target") or "?"), outcome=str(raw.get("outcome") or "error"),
-                     detail=raw.get("detail"), elapsed_ms=raw.get("elapsed_ms"))
+                     detail=raw.get("detail"), elapsed_ms=raw.get("elapsed_ms"),
+                     confirmed=raw.get("confirmed"), listener=raw.get("listener"))
 
 
 def parse_pair(raw_pair: dict) -> PairFacts:

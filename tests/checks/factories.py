@@ -113,8 +113,9 @@ def pair(source: str = "hv1", destination: str = "hv2", **kw) -> PairFacts:
     return PairFacts(source=source, destination=destination, resolved="10.0.0.2", **kw)
 
 
-def probe(outcome: str, port: int = 49152, detail=None) -> PortProbe:
-    return PortProbe(port, "migration", "hv2", outcome, detail=detail, elapsed_ms=3)
+def probe(outcome: str, port: int = 49152, detail=None, confirmed=None, listener=None) -> PortProbe:
+    return PortProbe(port, "migration", "hv2", outcome, detail=detail, elapsed_ms=3, confirmed=confirmed,
+                     listener=listener)
 
 
 def cluster(*hosts, pairs=()) -> ClusterFacts:

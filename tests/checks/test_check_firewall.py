@@ -29,3 +29,24 @@ def test_missing_probes_fact_makes_the_runner_say_error():
     ctx = pair_ctx(pr=pair(probes=(), fact_errors={"probes": "pair phase failed"}))
     results = run_spec(migration_ports, ctx.cluster)
     assert results and all(r.status.value == "error" for r in results)
+
+
+def test_refused_while_no_listener_covered_the_probe_is_error_not_fail():
+    # issue 6: with no test listener on the port (it never started, or exited before this
+    # probe), 'refused' cannot be told from a closed port: never a FAIL on that alone.
+    for why in ("test listener did not start within 10 s",
+                "the test listener on hv2 exited before the probes were done"):
+        [f] = as_list(migration_ports(pair_ctx(pr=pair(probes=(probe("refused", listener=why),)))))
+        assert f.status.value == "error" and why in f.message
+    # a drop is a drop, listener or not
+    [f] = as_list(migration_ports(pair_ctx(pr=pair(probes=(probe("timeout", listener="gone"),)))))
+    assert f.status.value == "fail"
+
+
+def test_answered_by_something_other_than_the_listener_is_error():
+    [f] = as_list(migration_ports(pair_ctx(pr=pair(probes=(probe("answered", confirmed=False),)))))
+    assert f.status.value == "error" and "never saw" in f.message
+    [f] = as_list(migration_ports(pair_ctx(pr=pair(probes=(probe("answered", confirmed=True),)))))
+    assert f.status.value == "pass" and "not confirmed" not in f.message
+    [f] = as_list(migration_ports(pair_ctx(pr=pair(probes=(probe("answered", confirmed=None),)))))
+    assert f.status.value == "pass" and "not confirmed" in f.message

@@ -47,6 +47,17 @@ def test_readonly_mount_of_writable_disk_fails_but_readonly_cdrom_passes():
     assert statuses(shared_storage(migration(iso, dst=ro))) == ["pass"]
 
 
+def test_readonly_mount_on_the_source_only_warns():
+    # issue 6: a source mount remounted read-only under a running guest; the guest keeps its open
+    # read-write file and the real migration succeeds, because the destination's mount decides.
+    ro = host("hv1", mounts=(ROOT, mount("/srv/vmstore", "nfs4", "nas:/vol0", ro=True)))
+    [f] = as_list(shared_storage(migration(src=ro)))
+    assert f.status.value == "warn" and "hv1" in f.message and "read-only" in f.message
+    dst_ro = host("hv2", mounts=(ROOT, mount("/srv/vmstore", "nfs4", "nas:/vol0", ro=True)))
+    [f] = as_list(shared_storage(migration(dst=dst_ro)))
+    assert f.status.value == "fail" and "hv2" in f.message
+
+
 def test_local_cdrom_image_fails_too():
     iso = domain(disks=(Disk(target="sda", device="cdrom", path="/root/boot.iso", readonly=True),))
     assert statuses(shared_storage(migration(iso))) == ["fail"]

@@ -870,6 +870,17 @@ def migrate(dom: str, src: str, dst: str, migrate_uri: str | None = None) -> tup
 def move_home(dom: str, now: str, home: str) -> None:
     """Bring a guest back.  If the plain way fails (e.g. home's firewall rejects the default
     migration ports), ask home to listen on a port outside that range."""
+    hooks = [RETURN_HOOKS[n][1:] for n in ACTIVE if n in RETURN_HOOKS and RETURN_HOOKS[n][0] == home]
+    for undo, _ in hooks:
+        undo()
+    try:
+        _move_home(dom, now, home)
+    finally:
+        for _, redo in hooks:
+            redo()
+
+
+def _move_home(dom: str, now: str, home: str) -> None:
     ok, msg = migrate(dom, now, home)
     if not ok:
         ok, msg = migrate(dom, now, home, migrate_uri=f"tcp://{home}:{RETURN_PORT}")
@@ -1109,6 +1120,73 @@ def mount_missing_apply_on(host: str) -> None:
     ssh(host, f"while grep -q ' {GLUSTER_MOUNT} ' /proc/mounts; do umount {GLUSTER_MOUNT} || exit 1; done")
 
 
+# source_readonly: a read-only bind mount stacked over hv1's /srv/vmstore while vm-gluster runs
+# there. The running QEMU keeps the read-write file it opened through the mount below; the
+# kernel refuses to remount a mount with open writers read-only, so stacking is how such a
+# mount shows up for real (an admin's `mount -o remount,ro` of a fresh bind, a lazily replaced
+# mount). hv1's mountinfo now says ro; the destination's mount is untouched.
+SOURCE_READONLY_HOST = "hv1"
+
+
+def _top_vmstore_options(host: str) -> list:
+    """Mount options of the LAST (visible) /srv/vmstore entry of host's mountinfo."""
+    rows = [ln.split() for ln in ssh(host, "cat /proc/self/mountinfo").stdout.splitlines()]
+    tops = [r for r in rows if len(r) > 5 and r[4] == GLUSTER_MOUNT]
+    return tops[-1][5].split(",") if tops else []
+
+
+def source_readonly_apply() -> None:
+    if "ro" in _top_vmstore_options(SOURCE_READONLY_HOST):
+        return
+    ssh(SOURCE_READONLY_HOST, f"mount --bind {GLUSTER_MOUNT} {GLUSTER_MOUNT} && "
+                              f"mount -o remount,bind,ro {GLUSTER_MOUNT}")
+    if "ro" not in _top_vmstore_options(SOURCE_READONLY_HOST):
+        source_readonly_revert()
+        raise LabError(f"{SOURCE_READONLY_HOST}: the read-only bind over {GLUSTER_MOUNT} did not take")
+
+
+def source_readonly_revert() -> None:
+    for _ in range(3):
+        if "ro" not in _top_vmstore_options(SOURCE_READONLY_HOST):
+            return
+        ssh(SOURCE_READONLY_HOST, f"umount {GLUSTER_MOUNT}")
+    raise LabError(f"{SOURCE_READONLY_HOST}: {GLUSTER_MOUNT} is still read-only")
+
+
+# firewall_one_source: hv2 rejects the whole migration range from hv1, and every port but the
+# lowest from everyone else. hv1 -> hv2 fails; hv3 -> hv2 migrates on 49152, the lowest free
+# port libvirt hands out, but ONLY if nothing else (a test listener left over by preflight,
+# or one moved to 49153 because an earlier one still held 49152) is on it.
+FIREWALL_ONE_SOURCE = ("hv1", "hv2")      # (rejected source, destination)
+
+
+def firewall_one_source_apply() -> None:
+    firewall_one_source_revert()
+    src, dst = FIREWALL_ONE_SOURCE
+    ruleset = (f"table inet {NFT_TABLE} {{\n chain input {{\n"
+               "  type filter hook input priority 0; policy accept;\n"
+               f"  ip saddr {address(src)} tcp dport 49152-49215 reject with tcp reset\n"
+               "  tcp dport 49153-49215 reject with tcp reset\n }\n}\n")
+    run(["ip", "netns", "exec", ns_name(dst), "nft", "-f", "-"], input=ruleset)
+
+
+def firewall_one_source_revert() -> None:
+    netns_exec(FIREWALL_ONE_SOURCE[1], f"nft delete table inet {NFT_TABLE} 2>/dev/null || true")
+
+
+def listening_ports(host: str, lo: int = 49152, hi: int = 49215) -> list:
+    """TCP ports of [lo, hi] something listens on in host's namespace."""
+    out = netns_exec(host, "ss -Hltn").stdout
+    ports = []
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[3].rsplit(":", 1)[-1].isdigit():
+            port = int(parts[3].rsplit(":", 1)[-1])
+            if lo <= port <= hi:
+                ports.append(port)
+    return sorted(ports)
+
+
 def extra_guest_apply(g: Guest) -> None:
     """Create, define and start an extra guest on its home (idempotent)."""
     if g.name in where_running():
@@ -1288,7 +1366,16 @@ SCENARIOS = {
     "cache_writeback": (cache_writeback_apply, cache_writeback_revert),
     "cache_writeback_nodrop": (cache_writeback_nodrop_apply, cache_writeback_nodrop_revert),
     "pool_missing": (pool_missing_apply, pool_missing_revert),
+    "source_readonly": (source_readonly_apply, source_readonly_revert),
+    "firewall_one_source": (firewall_one_source_apply, firewall_one_source_revert),
 }
+
+# A guest whose way home crosses its own fault (source_readonly: home's mount is read-only)
+# goes home with the fault lifted for that one migration: (home, undo, redo) around move_home.
+RETURN_HOOKS = {
+    "source_readonly": (SOURCE_READONLY_HOST, source_readonly_revert, source_readonly_apply),
+}
+ACTIVE: list = []      # scenarios applied now (apply/revert keep it), for the oracle's return hooks
 
 # What a real migration says for each fault, as (domain, source, destination) -> essential words.
 EXPECTED_FAILURES = {
@@ -1327,6 +1414,7 @@ EXPECTED_FAILURES = {
     # "Storage pool not found: no storage pool with matching name 'vmstore'" (hv1->hv2 migrates)
     "pool_missing": {(POOL_GUEST.name, "hv1", d): ("storage pool not found", POOL_NAME)
                      for d in HYPERVISORS if d not in POOL_HOSTS},
+    "firewall_one_source": {("vm-gluster", *FIREWALL_ONE_SOURCE): ("connection refused",)},
 }
 
 # Scenarios whose extra guest really migrates everywhere (preflight must say pass/warn for it).
@@ -1337,16 +1425,24 @@ EXPECTED_SUCCESSES = {
     # libvirt 9.0's virFileIsClusterFS counts GlusterFS FUSE mounts as coherent, so the cache rule
     # does not apply and the migration still succeeds (no "data corruption" refusal here)
     "cache_writeback_nodrop": {(WRITEBACK_GUEST.name, "hv1", d) for d in HYPERVISORS if d != "hv1"},
+    # the guest keeps the read-write file it opened; the destinations' mounts are read-write
+    "source_readonly": {("vm-gluster", SOURCE_READONLY_HOST, d) for d in HYPERVISORS if d != SOURCE_READONLY_HOST},
+    # the other sources still reach the lowest port of the range
+    "firewall_one_source": {("vm-iscsi", "hv3", FIREWALL_ONE_SOURCE[1])},
 }
 
 
 def apply(name: str) -> None:
     SCENARIOS[name][0]()
+    if name not in ACTIVE:
+        ACTIVE.append(name)
 
 
 def revert(name: str) -> None:
     """Undo the fault, then move any guest that a migration left elsewhere back home."""
     SCENARIOS[name][1]()
+    if name in ACTIVE:
+        ACTIVE.remove(name)
     restore_layout({g.name: g.home for g in GUESTS})
 
 

@@ -63,7 +63,82 @@ EXPECTED = {
     "pool_missing": [("storage.shared", "fail", {"domain": L.POOL_GUEST.name, "source": "hv1", "destination": d,
                                                  "disk": "vda", "message~": f"pool {L.POOL_NAME} is not defined"})
                      for d in L.HYPERVISORS if d not in L.POOL_HOSTS],
+    # issue 6: the source's read-only mount is a warning; the destinations' mounts decide
+    "source_readonly": [("storage.shared", "warn", {"domain": "vm-gluster", "source": L.SOURCE_READONLY_HOST,
+                                                    "destination": d, "disk": "vda", "message~": "read-only"})
+                        for d in L.HYPERVISORS if d != L.SOURCE_READONLY_HOST],
+    # issue 6: one source rejected; the others still pass on the lowest port of the range
+    "firewall_one_source": [("firewall.migration_ports", "fail", {"source": L.FIREWALL_ONE_SOURCE[0],
+                                                                  "destination": L.FIREWALL_ONE_SOURCE[1]}),
+                            ("firewall.migration_ports", "pass", {"source": "hv3",
+                                                                  "destination": L.FIREWALL_ONE_SOURCE[1],
+                                                                  "message~": "49152"})],
 }
+
+
+# The checks that really block, per scenario: for every migration preflight calls `fail`, its
+# blockers must be exactly these (a right verdict for a wrong reason hides the next false pass),
+# and every real failure of the oracle must be one of them.
+_LOCAL = {("vm-local", "hv1", d): {"storage.shared"} for d in L.HYPERVISORS if d != "hv1"}
+
+
+def _causes(extra: dict, blocks_local_to: tuple = ()) -> dict:
+    causes = {k: set(v) for k, v in _LOCAL.items()}
+    for dst in blocks_local_to:          # vm-local is blocked twice where the fault is on its way too
+        causes[("vm-local", "hv1", dst)].add("firewall.migration_ports")
+    for key, checks in extra.items():
+        causes.setdefault(key, set()).update(checks)
+    return causes
+
+
+def _same(scenario: str, checks: set) -> dict:
+    """Every real failure the lab expects for `scenario`, blamed on `checks`."""
+    return {k: checks for k in L.EXPECTED_FAILURES[scenario]}
+
+
+CAUSES = {
+    "clean": _causes({}),
+    "bridge_missing": _causes(_same("bridge_missing", {"network.guest_networks"})),
+    "firewall_reject": _causes(_same("firewall_reject", {"firewall.migration_ports"}),
+                               blocks_local_to=(L.FIREWALL_HOST,)),
+    "mount_missing": _causes(_same("mount_missing", {"storage.shared"})),
+    "different_share": _causes(_same("different_share", {"storage.shared"})),
+    "invtsc": _causes(_same("invtsc", {"domain.blockers"})),
+    "nfs_export_denies_host": _causes(_same("nfs_export_denies_host", {"nfs.export_allows_host"})),
+    "nfs_export_readonly": _causes(_same("nfs_export_readonly", {"nfs.export_allows_host"})),
+    "nfs_root_squash": _causes(_same("nfs_root_squash", {"nfs.root_squash"})),
+    "nfs_port_blocked": _causes(_same("nfs_port_blocked", {"nfs.server_reachable", "storage.portal_reachable"})),
+    "readonly_mount": _causes(_same("readonly_mount", {"storage.shared"})),
+    "iscsi_portal_blocked": _causes(_same("iscsi_portal_blocked", {"storage.portal_reachable"})),
+    "backing_local": _causes(_same("backing_local", {"storage.shared"})),
+    "cdrom_local": _causes(_same("cdrom_local", {"storage.shared"})),
+    "cache_writeback": _causes({}),
+    "cache_writeback_nodrop": _causes({}),
+    "pool_missing": _causes(_same("pool_missing", {"storage.shared"})),
+    "source_readonly": _causes({}),
+    "firewall_one_source": _causes(_same("firewall_one_source", {"firewall.migration_ports"}),
+                                   blocks_local_to=(L.FIREWALL_ONE_SOURCE[1],)),
+}
+
+
+def assert_blames_the_cause(name: str, report, oracle: dict) -> None:
+    causes = CAUSES[name]
+    problems = []
+    for m in report["migrations"]:
+        key = (m["domain"], m["source"], m["destination"])
+        if m["verdict"] == "fail" and set(m["blockers"]) != causes.get(key, set()):
+            problems.append(f"{key}: preflight blames {sorted(m['blockers'])}, the cause is "
+                            f"{sorted(causes.get(key, set())) or 'nothing (it really migrates)'}")
+    for key, (ok, message) in sorted(oracle.items()):
+        if not ok and key not in causes:
+            problems.append(f"{key} really failed ({message}) but the scenario names no cause for it")
+        elif not ok:
+            m = next((m for m in report["migrations"]
+                      if (m["domain"], m["source"], m["destination"]) == key), None)
+            if m is None or m["verdict"] != "fail":
+                problems.append(f"{key} really failed ({message}); preflight said "
+                                f"{m['verdict'] if m else 'nothing'}, not fail by {sorted(causes[key])}")
+    assert not problems, "\n".join(problems)
 
 
 def preflight(lab, tmp_path: Path, *extra, inventory=None) -> tuple:
@@ -114,7 +189,8 @@ def assert_agrees_with_oracle(report, oracle: dict) -> None:
                                   "different_share", "invtsc", "nfs_export_denies_host",
                                   "nfs_export_readonly", "nfs_root_squash", "nfs_port_blocked",
                                   "readonly_mount", "iscsi_portal_blocked", "backing_local", "cdrom_local",
-                                  "cache_writeback", "cache_writeback_nodrop", "pool_missing"])
+                                  "cache_writeback", "cache_writeback_nodrop", "pool_missing",
+                                  "source_readonly", "firewall_one_source"])
 def test_matrix_agrees_with_real_migrations(lab, scenario, oracle_runs, tmp_path, name):
     try:
         with scenario(name):
@@ -124,6 +200,7 @@ def test_matrix_agrees_with_real_migrations(lab, scenario, oracle_runs, tmp_path
         pytest.skip(str(exc))
     oracle_runs[name] = oracle
     assert_agrees_with_oracle(report, oracle)
+    assert_blames_the_cause(name, report, oracle)
     for check, status, fields in EXPECTED[name]:
         assert matching(report, check, status, fields), (
             f"{name}: expected {check} {status} for {fields}; got "
@@ -180,3 +257,22 @@ def test_unknown_host_key_is_a_clear_error_for_that_host(lab, tmp_path):
     assert "known_hosts" in hv3_host["error"] and "SHA256:" in hv3_host["error"]
     assert known.read_text().count("\n") == len(known.read_text().splitlines())  # not modified
     assert all(h["reachable"] for h in report["hosts"] if h["name"] != "hv3")
+
+
+def test_probes_of_other_pairs_do_not_interfere_and_leave_nothing_behind(lab, scenario, tmp_path):
+    """issue 6: a probe failing towards one host while other pairs probe it. The listener used to
+    wait for N connections: with one source rejected it lingered for its whole lifetime, so the
+    next run (or a real migration right after) found 49152 taken and moved to 49153, which this
+    firewall rejects: a false FAIL for hv3 -> hv2 (and a real migration failure)."""
+    src, dst = L.FIREWALL_ONE_SOURCE
+    with scenario("firewall_one_source"):
+        for run in (1, 2):                             # back to back: the second run sees any leftover
+            _, report = preflight(lab, tmp_path)
+            assert L.listening_ports(dst) == [], f"run {run}: preflight left a listener on {dst}"
+            fw = {(r["source"], r["destination"]): r for r in report["results"]
+                  if r["check"] == "firewall.migration_ports"}
+            assert fw[(src, dst)]["status"] == "fail", fw[(src, dst)]
+            others = [r for (s, d), r in fw.items() if (s, d) != (src, dst)]
+            assert all(r["status"] == "pass" for r in others), [r for r in others if r["status"] != "pass"]
+            assert fw[("hv3", dst)]["evidence"]["port"] == 49152
+            assert fw[("hv3", dst)]["evidence"]["confirmed"] is True

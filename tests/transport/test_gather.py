@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from types import SimpleNamespace as NS
 
 import pytest
@@ -230,9 +231,54 @@ def test_listener_python_and_socat_fallback(conn):
         if pythons == ("pft-no-python",) and not shutil.which("socat"):
             pytest.skip("socat not installed")
         lst = _Listener("pft-target")
-        lst.start(conn, 49100, 49110, 1, 5, pythons=pythons)
+        lst.start(conn, 49100, 49110, 5, pythons=pythons)
         assert lst.error is None and 49100 <= lst.port <= 49110
-        socket.create_connection(("127.0.0.1", lst.port), timeout=2).close()
+        with socket.create_connection(("127.0.0.1", lst.port), timeout=2) as c:
+            c.sendall(b"n0nce42\n")
         lst.finish(wait=3)
         if pythons == ("python3",):
-            assert lst.accepted == ["127.0.0.1"] and lst.port == 49100       # the lowest free port, as libvirt would pick
+            assert lst.accepted == [("127.0.0.1", "n0nce42")] and lst.port == 49100   # lowest free, as libvirt
+            assert lst.confirmed("n0nce42") is True and lst.confirmed("other") is False
+        else:
+            assert lst.confirmed("n0nce42") is None         # socat cannot tell nonces
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_listener_lives_until_closed_and_leaves_nothing_behind(conn):
+    # issue 6: it used to exit after N connections (a stray one ended it early for others) or
+    # linger for its whole lifetime after the run (the next run then found the port taken).
+    from preflight.facts.pairs import _Listener
+    lst = _Listener("pft-target")
+    lst.start(conn, 49120, 49130, 60)
+    assert lst.error is None
+    for _ in range(3):                                   # more connections than sources: still there
+        socket.create_connection(("127.0.0.1", lst.port), timeout=2).close()
+    time.sleep(0.3)
+    assert _listening(lst.port)
+    t0 = time.monotonic()
+    lst.finish(wait=5)
+    assert time.monotonic() - t0 < 3 and lst.reported and len(lst.accepted) == 4   # 3 + the liveness check
+    deadline = time.monotonic() + 3
+    while _listening(lst.port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _listening(lst.port), "the listener outlived finish()"
+
+
+def test_listener_streaming_garbage_cannot_hang_start(conn):
+    # a hostile destination that streams bytes without a newline: start() gives up at its deadline
+    from preflight.facts.pairs import _Listener
+    import preflight.facts.pairs as pairs
+    lst = _Listener("pft-garbage")
+    real = pairs._SOCAT_LISTENER
+    pairs._SOCAT_LISTENER = "yes x | tr -d '\\n'"
+    try:
+        t0 = time.monotonic()
+        lst.start(conn, 49140, 49150, 5, ready_timeout=2)
+    finally:
+        pairs._SOCAT_LISTENER = real
+    assert time.monotonic() - t0 < 6 and lst.port is None and lst.error

@@ -128,3 +128,9 @@ def test_nfs_probe_targets_from_recorded_nas():
     t = nfs_probe_targets(record)["nas"]
     assert t["target"] == "10.251.7.20"          # no mount/disk names it: its address
     assert t["ports"] == [(2049, "nfs"), (111, "rpcbind"), (40283, "mountd")]
+
+
+def test_an_include_preflight_refused_to_read_makes_the_exports_undecided():
+    raw = lab_nas()
+    raw["shell"]["ganesha_conf"]["out"] += "# preflight-skipped: /srv/x.conf (not a root-owned regular file)\n"
+    assert "/srv/x.conf" in parse_storage_host("nas", raw).fact_errors["exports"]
