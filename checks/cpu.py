@@ -60,10 +60,9 @@ def _guest_cpu(ctx):
                        "missing_features": list(verdict.missing)})
     stale = ""
     if verdict.compared == CONFIGURED:
-        note = dom.live_cpu_note or "the live definition is unknown"
-        stale = f"; only the configured CPU could be compared ({note})"
+        stale = f"; only the configured CPU could be compared: {dom.live_cpu_note or 'the live one is unknown'}"
     if verdict.result in ("identical", "superset"):
-        extra = (", so features QEMU added when the guest started were not compared" if stale else "")
+        extra = ("; features QEMU added when the guest started were not compared" if stale else "")
         return passed(f"{dst.name} can run the guest's {what}: {verdict.result}{stale}{extra}",
                       observed=verdict.result, **ev)
     if verdict.result != "incompatible":

@@ -155,7 +155,7 @@ def _live_note(raw: dict, raw_errors: dict) -> Optional[str]:
         return None
     name = raw.get("name") or "?"
     if "live_xml" not in raw:
-        return "the live definition was not recorded (a recording made before preflight gathered it)"
+        return "the recording has no live definition (made before preflight gathered it)"
     return raw_errors.get(f"live_xml:{name}") or "the live XML could not be gathered"
 
 

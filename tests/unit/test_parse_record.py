@@ -160,7 +160,7 @@ def test_live_cpu_is_parsed_and_its_absence_explained():
     dom["xml"], dom["name"] = read("domains/cpu-qemu64-check-none.lab-migratable.xml"), "vm-t1"
     h = parse_host("hv1", raw)                                   # a recording made before live_xml
     d = h.domains[0]
-    assert d.live_cpu is None and "not recorded" in d.live_cpu_note and h.fact_errors == {}
+    assert d.live_cpu is None and "no live definition" in d.live_cpu_note and h.fact_errors == {}
     dom["live_xml"] = read("domains/cpu-qemu64-check-none.lab-live.xml")
     d = parse_host("hv1", raw).domains[0]
     assert d.live_cpu.check == "full" and d.live_cpu.disabled == ("pni", "svm") and d.live_cpu_note is None
