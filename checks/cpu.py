@@ -60,13 +60,15 @@ def _guest_cpu(ctx):
                        "missing_features": list(verdict.missing)})
     stale = ""
     if verdict.compared == CONFIGURED:
-        stale = f"; only the configured CPU could be compared: {dom.live_cpu_note or 'the live one is unknown'}"
+        note = dom.live_cpu_note or "the live one is unknown"
+        stale = f"; only the configured CPU could be compared: {note}"
     if verdict.result in ("identical", "superset"):
         extra = ("; features QEMU added when the guest started were not compared" if stale else "")
         return passed(f"{dst.name} can run the guest's {what}: {verdict.result}{stale}{extra}",
                       observed=verdict.result, **ev)
     if verdict.result != "incompatible":
-        return undecided(f"unknown compareHypervisorCPU result {verdict.result!r}", observed=verdict.result, **ev)
+        return undecided(f"unknown compareHypervisorCPU result {verdict.result!r}",
+                         observed=verdict.result, **ev)
     lacks = (f"lacks {_names(verdict.missing)}" if verdict.missing
              else f"refuses it ({verdict.message or 'libvirt gave no reason'})")
     forbidden = forbidden_features(verdict.message)
@@ -99,7 +101,7 @@ def _silicon_differences(src, dst) -> list:
             out.append(f"family/model {sf}/{sm} vs {df}/{dm}")
         if ss != ds:
             out.append(f"stepping {ss} vs {ds}")
-    if src.cpu_microcode is not None and dst.cpu_microcode is not None and src.cpu_microcode != dst.cpu_microcode:
+    if None not in (src.cpu_microcode, dst.cpu_microcode) and src.cpu_microcode != dst.cpu_microcode:
         out.append(f"microcode {src.cpu_microcode:#x} vs {dst.cpu_microcode:#x}")
     return out
 
@@ -136,12 +138,13 @@ def _host_cpu_from_caps(ctx, mode, why):
     src, dst = ctx.source, ctx.destination
     ev = dict(observed=_host_label(dst), expected=_host_label(src),
               source=where(src, "capabilities <host><cpu>") + "; " + where(dst, "capabilities <host><cpu>"))
-    if None in (src.cpu_vendor, src.cpu_model, src.cpu_features, dst.cpu_vendor, dst.cpu_model, dst.cpu_features):
+    if None in (src.cpu_vendor, src.cpu_model, src.cpu_features,
+                dst.cpu_vendor, dst.cpu_model, dst.cpu_features):
         return undecided(f"{mode} guest: the host CPU of {src.name} or {dst.name} is unknown "
                          f"(no model/features in capabilities; {why})", **ev)
     if src.cpu_vendor != dst.cpu_vendor:
-        return failed(f"{mode} guest: {dst.name} has an {dst.cpu_vendor} CPU, {src.name} an {src.cpu_vendor} one",
-                      **ev)
+        return failed(f"{mode} guest: {dst.name} has an {dst.cpu_vendor} CPU, "
+                      f"{src.name} an {src.cpu_vendor} one", **ev)
     if src.cpu_model != dst.cpu_model:
         return undecided(f"{mode} guest: the host CPUs decode as different models ({src.cpu_model} vs "
                          f"{dst.cpu_model}); which features differ needs {dst.name}'s verdict, which is "
@@ -151,10 +154,12 @@ def _host_cpu_from_caps(ctx, mode, why):
     ev["details"] = {"missing_features": missing, "extra_features": extra, "compared": "capabilities"}
     if missing:
         return failed(f"{mode} guest: {dst.name} lacks {_names(missing)} that {src.name}'s CPU has; libvirt "
-                      "does not check this CPU on migration, so the guest would lose them under its feet", **ev)
+                      "does not check this CPU on migration, so the guest would lose them under its feet",
+                      **ev)
     if extra:
-        return warned(f"{mode} guest: {dst.name}'s CPU adds {_names(extra)}: the guest keeps {src.name}'s CPU "
-                      f"until it reboots, and after a reboot there may not migrate back", **ev)
+        return warned(f"{mode} guest: {dst.name}'s CPU adds {_names(extra)}: the guest keeps "
+                      f"{src.name}'s CPU until it reboots, and after a reboot there may not migrate back",
+                      **ev)
     return _same_features(ctx, mode, ev, "capabilities: same model and features")
 
 

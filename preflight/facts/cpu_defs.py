@@ -136,9 +136,9 @@ def guest_compare_target(raw_domain: dict, source_domcaps: Optional[str] = None)
                 "definition was not recorded): which CPU it runs with is unknown"))
         return CompareTarget(compared, arch, machine, virttype, why=(
             "the guest's <cpu> names no model (topology only: the hypervisor's default); nothing to compare"))
+    vendor = (cpu.findtext("vendor") or "").strip() or None
     return CompareTarget(compared, arch, machine, virttype,
-                         canonical_cpu_xml(model, _features(cpu), vendor=(cpu.findtext("vendor") or "").strip()
-                                           or None, match=cpu.get("match")))
+                         canonical_cpu_xml(model, _features(cpu), vendor=vendor, match=cpu.get("match")))
 
 
 def missing_features(message: Optional[str]) -> tuple:

@@ -5,7 +5,9 @@ Shell facts: ONE exec of a generated POSIX sh script on stdin (`sh -s`) that run
 back into `{"rc", "out", "err"}` per key.
 
 libvirt facts: through a `LibvirtBridge` on the same SSH connection, every call time-bounded
-and counted (storage pools, and the volumes domains reference, included).
+and counted (storage pools, and the volumes domains reference, included). Every domain's
+migratable XML, and for running ones also the live XML (flags 0): the CPU the guest really
+runs with and its disks' <backingStore> chains (see `_gather_live_xml`).
 
 Backing chains and image access: a SECOND (and last) batched exec, after libvirt, because it
 needs the domain list: `qemu-img info --backing-chain -U --output=json IMAGE` for every image

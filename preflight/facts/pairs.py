@@ -241,7 +241,8 @@ def _compare_on_destination(dname: str, bridge, sources: dict) -> dict:
                     text = str(exc)
                     code = getattr(exc, "code", None)
                     if code == getattr(libvirt, "VIR_ERR_CPU_INCOMPATIBLE", 91):
-                        cache[target.key] = {"result": "incompatible", "message": text.split("failed: ", 1)[-1]}
+                        cache[target.key] = {"result": "incompatible",
+                                             "message": text.split("failed: ", 1)[-1]}
                     else:
                         cache[target.key] = {"result": None, "message": text}
             verdicts[name] = dict(cache[target.key], compared=target.compared)

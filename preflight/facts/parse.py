@@ -23,9 +23,13 @@ qemu_user       shell ``qemu_conf``          HostFacts.qemu_user/group, dynamic_
 libvirt         libvirt lib/hv version,      HostFacts.libvirt_version, qemu_version,
                 hostname                     libvirt_hostname
 capabilities    libvirt ``capabilities``     HostFacts.host_uuid, arch, cpu_vendor, cpu_model,
-                                             cpu_features
-domains         libvirt ``domains``          HostFacts.domains
+                                             cpu_features, cpu_microcode, cpu_signature (else
+                                             from shell ``cpuinfo``: evidence only, no fact key)
+domains         libvirt ``domains``          HostFacts.domains (Domain.live_cpu/live_xml from the
+                                             entry's ``live_xml``; absent: live_cpu_note says why)
 domain:NAME     one domain's XML             Domain(name=NAME, error=why) stays in .domains
+live_xml:NAME   a running domain's live XML  Domain.live_cpu None, live_cpu_note = why (the
+                                             domain is still judged, on its configured CPU)
 networks        libvirt ``networks``         HostFacts.networks
 network:NAME    one network's XML            NAME is left out of HostFacts.networks
 block           shell ``lsblk`` (+ by-id,    HostFacts.block: devices, by-id/by-path links,
@@ -40,7 +44,8 @@ blkid           shell ``blkid``              HostFacts.fs_ids (device -> file-sy
 image_access    raw ``image_access``         HostFacts.qemu_cred, file_stats (stat, id;
                 (2nd exec)                   write_tests from raw ``write_test``)
 secrets         libvirt ``secrets``          HostFacts.secrets (uuid/usage only, no value)
-cpu             pair ``cpu``                 PairFacts.cpu (domain -> CpuVerdict)
+cpu             pair ``cpu``                 PairFacts.cpu (domain -> CpuVerdict, with what
+                                             was compared: live, configured, source-host)
 probes          pair ``probes``              PairFacts.probes
 resolved        pair ``resolved``            PairFacts.resolved
 ==============  ===========================  ===============================================

@@ -106,7 +106,7 @@ def test_old_recording_compatible_configured_cpu_passes_and_says_what_was_compar
     assert dom.live_cpu is None
     f = judge(dom, verdict("superset", compared="configured"))
     assert f.status.value == "pass"
-    assert "configured CPU qemu64" in f.message and "no live definition" in f.message or "not recorded" in f.message
+    assert "configured CPU qemu64" in f.message and "not recorded" in f.message
     assert f.details["compared"] == "configured"
 
 
@@ -155,8 +155,8 @@ def test_passthrough_identical_host_cpu_passes(stem):
 
 def test_passthrough_missing_feature_fails_naming_it():
     dom = recorded("cpu-host-passthrough")
-    f = judge(dom, verdict("incompatible", "the CPU is incompatible with host CPU: Host CPU does not "
-                                           "provide required features: avx512f, gfni", compared="source-host"),
+    msg = "the CPU is incompatible with host CPU: Host CPU does not provide required features: avx512f, gfni"
+    f = judge(dom, verdict("incompatible", msg, compared="source-host"),
               src=host("hv1", domains=(dom,), **AMD), dst=host("hv2", **AMD))
     assert f.status.value == "fail"
     assert "lacks avx512f, gfni" in f.message and "does not check host-passthrough" in f.message
@@ -191,9 +191,10 @@ def test_passthrough_without_a_verdict_compares_capabilities():
     assert f.details["missing_features"] == ["invtsc"]
     assert statuses(cpu_compatible(migration(dom, dst=host("hv2", cpu_vendor="AMD")))) == ["fail"]
     # other model names: which features differ is not known without libvirt's verdict
-    assert statuses(cpu_compatible(migration(dom, dst=host("hv2", cpu_model="Cascadelake-Server")))) == ["error"]
-    assert statuses(cpu_compatible(migration(dom, dst=host("hv2", cpu_features=("ds", "vmx", "invtsc", "avx")))))\
-        == ["warn"]
+    other_model = host("hv2", cpu_model="Cascadelake-Server")
+    assert statuses(cpu_compatible(migration(dom, dst=other_model))) == ["error"]
+    more = host("hv2", cpu_features=("ds", "vmx", "invtsc", "avx"))
+    assert statuses(cpu_compatible(migration(dom, dst=more))) == ["warn"]
     assert statuses(cpu_compatible(migration(dom, dst=host("hv2", cpu_features=None)))) == ["error"]
 
 

@@ -701,7 +701,8 @@ NO_ARCH_CAPS = "<feature policy='disable' name='arch-capabilities'/>"
 def cpu_xml(g: Guest) -> str:
     extra = "<feature policy='require' name='invtsc'/>" if g.invtsc else ""
     if g.cpu == "qemu64":
-        return f"<cpu mode='custom' match='exact' check='none'><model fallback='forbid'>qemu64</model>{extra}</cpu>"
+        return ("<cpu mode='custom' match='exact' check='none'>"
+                f"<model fallback='forbid'>qemu64</model>{extra}</cpu>")
     if g.cpu in ("host-model", "host-passthrough"):
         return f"<cpu mode='{g.cpu}'>{NO_ARCH_CAPS}{extra}</cpu>"
     raise ValueError(g.cpu)
@@ -1318,7 +1319,8 @@ def _set_kvm_feature(files, feature: str, value: str) -> bool:
         if not sep:
             continue
         block, end, tail = rest.partition("</hostCPU>")
-        new = block.replace(_kvm_prop(feature, "false" if value == "true" else "true"), _kvm_prop(feature, value))
+        other = "false" if value == "true" else "true"
+        new = block.replace(_kvm_prop(feature, other), _kvm_prop(feature, value))
         if new != block:
             f.write_text(head + sep + new + end + tail)
             changed = True

@@ -24,15 +24,18 @@ def _cpu_feature_missing() -> list:
     """While cpu_feature_missing is applied: hv3 lacks F for host-model and host-passthrough
     guests (named in the FAIL, with the CPU definition compared); qemu64 guests still pass."""
     f, bad = L.cpu_missing_feature(), L.CPU_FAULT_HOST
-    out = [("cpu.compatible", "fail", {"domain": dom, "source": src, "destination": dst, "message~": f"lacks {f}"})
+    out = [("cpu.compatible", "fail", {"domain": dom, "source": src, "destination": dst,
+                                       "message~": f"lacks {f}"})
            for dom, src, dst in L.STRICTER_BY_DESIGN["cpu_feature_missing"]]
     out.append(("cpu.compatible", "fail", {"domain": "vm-hostmodel", "source": "hv2", "destination": bad,
                                            "message~": "live CPU kvm64"}))
     out.append(("cpu.compatible", "fail", {"domain": L.PASSTHROUGH_GUEST.name, "source": "hv1",
-                                           "destination": bad, "message~": "does not check host-passthrough"}))
+                                           "destination": bad,
+                                           "message~": "does not check host-passthrough"}))
     out += [("cpu.compatible", "pass", {"domain": g.name, "source": g.home, "destination": bad})
             for g in L.GUESTS if g.cpu == "qemu64" and g.home != bad]
-    out += [("cpu.compatible", "pass", {"domain": L.PASSTHROUGH_GUEST.name, "source": "hv1", "destination": d})
+    out += [("cpu.compatible", "pass", {"domain": L.PASSTHROUGH_GUEST.name, "source": "hv1",
+                                        "destination": d})
             for d in L.HYPERVISORS if d not in ("hv1", bad)]
     return out
 
@@ -45,7 +48,7 @@ EXPECTED = {
     # issue 6: qemu64 check='none' and host-model guests on every hypervisor are judged by the
     # CPU they run with (the live one) and pass; vm-local fails on storage only
     + [("cpu.compatible", "pass", {"domain": g.name, "source": g.home, "destination": d,
-                                   "message~": "live CPU " + ("qemu64 -pni" if g.cpu == "qemu64" else "kvm64")})
+                                   "message~": "live CPU " + ("qemu64" if g.cpu == "qemu64" else "kvm64")})
        for g in L.GUESTS for d in L.HYPERVISORS if d != g.home],
     "bridge_missing": [("network.guest_networks", "fail",
                         {"domain": "vm-gluster", "source": "hv1", "destination": L.BRIDGE_MISSING_HOST})],
@@ -133,8 +136,8 @@ def assert_agrees_with_oracle(report, oracle: dict, stricter: dict = None) -> No
                 problems.append(f"{key}: documented as stricter by design (the real migration succeeds) "
                                 f"but it really failed: {message}")
             elif m["verdict"] != "fail" or sorted(m["blockers"]) != sorted(stricter[key]):
-                problems.append(f"{key}: preflight must FAIL it by {stricter[key]} only (stricter by design); "
-                                f"it said {m['verdict']} {m['blockers']}: {m['reasons']}")
+                problems.append(f"{key}: preflight must FAIL it by {stricter[key]} only (stricter by "
+                                f"design); it said {m['verdict']} {m['blockers']}: {m['reasons']}")
             continue
         if not ok and m["verdict"] in ("pass", "warn"):
             problems.append(f"FALSE {m['verdict'].upper()}: {key} really failed ({message}) "
@@ -170,7 +173,8 @@ def test_matrix_agrees_with_real_migrations(lab, scenario, oracle_runs, tmp_path
         fails = [r for r in report["results"] if r["status"] == "fail"]
         assert all(r["domain"] == "vm-local" for r in fails), fails
         # a FAIL names the check that really blocks: storage, not the CPU
-        assert all(m["blockers"] == ["storage.shared"] for m in report["migrations"] if m["domain"] == "vm-local")
+        assert all(m["blockers"] == ["storage.shared"]
+                   for m in report["migrations"] if m["domain"] == "vm-local")
         assert proc.returncode == 1
         shared = [m for m in report["migrations"] if m["domain"] != "vm-local"]
         assert shared and all(m["verdict"] == "pass" for m in shared), shared
