@@ -14,7 +14,8 @@ def version_string(number) -> str:
 
 
 def parse_capabilities(xml: str) -> dict:
-    """The host part of virConnectGetCapabilities: uuid, arch, cpu vendor/model/features."""
+    """The host part of virConnectGetCapabilities: uuid, arch, cpu vendor/model/features,
+    microcode version and family/model/stepping signature."""
     root = parse_xml(xml, "capabilities XML")
     if root.tag != "capabilities":
         raise ValueError(f"capabilities XML has root <{root.tag}>, expected <capabilities>")
@@ -25,13 +26,62 @@ def parse_capabilities(xml: str) -> dict:
     features = None
     if cpu is not None and (cpu.find("model") is not None or cpu.find("feature") is not None):
         features = tuple(sorted(f.get("name") for f in cpu.findall("feature") if f.get("name")))
+    microcode = cpu.find("microcode") if cpu is not None else None
+    sig = cpu.find("signature") if cpu is not None else None     # libvirt >= 7.x
+    signature = None
+    if sig is not None and all(sig.get(k) for k in ("family", "model", "stepping")):
+        try:
+            signature = tuple(int(sig.get(k)) for k in ("family", "model", "stepping"))
+        except ValueError:
+            signature = None
     return {
         "host_uuid": text_of(host, "uuid"),
         "arch": text_of(cpu, "arch"),
         "cpu_vendor": text_of(cpu, "vendor"),
         "cpu_model": text_of(cpu, "model"),
         "cpu_features": features,
+        "cpu_microcode": _microcode(microcode.get("version")) if microcode is not None else None,
+        "cpu_signature": signature,
     }
+
+
+def _microcode(value):
+    """libvirt prints the microcode revision in decimal, /proc/cpuinfo in hex: one int for both."""
+    try:
+        return int(str(value).strip(), 0) if value is not None and str(value).strip() else None
+    except ValueError:
+        return None
+
+
+_CPUINFO_KEYS = {"cpu family": "family", "model": "model", "stepping": "stepping",
+                 "microcode": "microcode", "model name": "model_name", "vendor_id": "vendor"}
+
+
+def parse_cpuinfo(text: str) -> dict:
+    """The first processor block of /proc/cpuinfo (x86 layout) -> {family, model, stepping:
+    int; microcode: int; model_name, vendor: str}; keys it lacks are left out."""
+    out: dict = {}
+    for line in (text or "").splitlines():
+        if not line.strip():
+            if out:
+                break
+            continue
+        key, sep, value = line.partition(":")
+        field = _CPUINFO_KEYS.get(key.strip())
+        if not sep or field is None or field in out:
+            continue
+        value = value.strip()
+        if field in ("family", "model", "stepping"):
+            try:
+                out[field] = int(value, 0)
+            except ValueError:
+                continue
+        elif field == "microcode":
+            if _microcode(value) is not None:
+                out[field] = _microcode(value)
+        elif value:
+            out[field] = value
+    return out
 
 
 def parse_network(raw: dict) -> LibvirtNetwork:

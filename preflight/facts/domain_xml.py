@@ -201,7 +201,7 @@ def parse_cpu(elem) -> GuestCpu:
     features = tuple(CpuFeature(name=f.get("name"), policy=f.get("policy") or default_policy)
                      for f in elem.findall("feature") if f.get("name"))
     return GuestCpu(
-        mode=mode, match=elem.get("match"),
+        mode=mode, match=elem.get("match"), check=elem.get("check"),
         model=(model.text or "").strip() or None if model is not None else None,
         fallback=model.get("fallback") if model is not None else None,
         vendor=text_of(elem, "vendor"), features=features,
@@ -274,9 +274,28 @@ def parse_tpm(elem, uuid: Optional[str]) -> Tpm:
                persistent_state=persistent)
 
 
+def parse_live_cpu(live_xml: Optional[str], name: Optional[str] = None) -> tuple:
+    """(GuestCpu of the live XML or None, scrubbed live XML or None, why None). A live XML that
+    cannot be parsed costs only the live CPU, never the domain (the migratable XML still holds)."""
+    if not live_xml:
+        return None, None, None
+    try:
+        root = parse_xml(live_xml, f"live XML of domain {name!r}" if name else "live domain XML")
+    except ValueError as exc:
+        return None, None, f"the live XML could not be parsed: {exc}"[:500]
+    if root.tag != "domain":
+        return None, None, f"the live XML has root <{root.tag}>, expected <domain>"
+    scrub(root)
+    cpu = root.find("cpu")
+    # no <cpu> in the live XML: the guest runs the hypervisor's default model, as configured
+    return (parse_cpu(cpu) if cpu is not None else GuestCpu()), etree.tostring(root, encoding="unicode"), None
+
+
 def parse_domain_xml(xml: str, *, name: Optional[str] = None, state: Optional[str] = None,
-                     active: bool = False, persistent: bool = True) -> Domain:
-    """Parse one domain's XML (as from virDomainGetXMLDesc(MIGRATABLE)). Raises ValueError."""
+                     active: bool = False, persistent: bool = True,
+                     live_xml: Optional[str] = None, live_note: Optional[str] = None) -> Domain:
+    """Parse one domain's XML (as from virDomainGetXMLDesc(MIGRATABLE)), and its live CPU from
+    `live_xml` (virDomainGetXMLDesc(0)) when given. Raises ValueError for the main XML only."""
     root = parse_xml(xml, f"domain {name!r} XML" if name else "domain XML")
     if root.tag != "domain":
         raise ValueError(f"domain XML has root <{root.tag}>, expected <domain>")
@@ -284,6 +303,7 @@ def parse_domain_xml(xml: str, *, name: Optional[str] = None, state: Optional[st
     devs = devices if devices is not None else etree.Element("devices")
     os_type = root.find("os/type")
     scrub(root)
+    live_cpu, live_text, live_why = parse_live_cpu(live_xml, name)
     return Domain(
         name=text_of(root, "name") or name or "?",
         uuid=text_of(root, "uuid"), active=active, persistent=persistent, state=state,
@@ -301,4 +321,6 @@ def parse_domain_xml(xml: str, *, name: Optional[str] = None, state: Optional[st
         nvram=(root.findtext("os/nvram") or "").strip() or None,
         nvram_template=_attr(root, "os/nvram", "template"),
         tpms=tuple(parse_tpm(t, text_of(root, "uuid")) for t in devs.findall("tpm")),
+        live_cpu=live_cpu, live_xml=live_text,
+        live_cpu_note=None if live_cpu is not None else (live_why or live_note),
     )

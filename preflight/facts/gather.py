@@ -5,7 +5,9 @@ Shell facts: ONE exec of a generated POSIX sh script on stdin (`sh -s`) that run
 back into `{"rc", "out", "err"}` per key.
 
 libvirt facts: through a `LibvirtBridge` on the same SSH connection, every call time-bounded
-and counted (storage pools, and the volumes domains reference, included).
+and counted (storage pools, and the volumes domains reference, included). Every domain's
+migratable XML, and for running ones also the live XML (flags 0): the CPU the guest really
+runs with and its disks' <backingStore> chains (see `_gather_live_xml`).
 
 Backing chains and image access: a SECOND (and last) batched exec, after libvirt, because it
 needs the domain list: `qemu-img info --backing-chain -U --output=json IMAGE` for every image
@@ -282,6 +284,9 @@ def gather_libvirt(bridge, errors: dict) -> dict:
                 errors[f"domain:{name}"] = str(exc)
                 entry.setdefault("name", name)
                 entry.setdefault("xml", None)
+            else:
+                if entry["active"]:
+                    _gather_live_xml(bridge, dom, entry, errors)
             domains.append(entry)
         del doms
         out["domains"] = domains
@@ -310,6 +315,19 @@ def gather_libvirt(bridge, errors: dict) -> dict:
     _gather_pools(bridge, out, errors)
     _gather_secrets(bridge, out, errors)
     return out
+
+
+def _gather_live_xml(bridge, dom, entry: dict, errors: dict) -> None:
+    """The running guest's live XML (flags 0: never VIR_DOMAIN_XML_SECURE), scrubbed like the
+    migratable one. It holds what the guest really runs with: the CPU libvirt verified and
+    updated at start (check='full', features QEMU could not enable marked disabled; the
+    migratable XML shows the configured CPU instead) and the disks' <backingStore> chains.
+    A failure costs only this key: "live_xml" None, the reason in errors["live_xml:NAME"]."""
+    try:
+        entry["live_xml"] = scrub_domain_xml(bridge.call("domain.XMLDesc(live)", dom.XMLDesc, 0))
+    except TransportError as exc:
+        entry["live_xml"] = None
+        errors[f"live_xml:{entry['name']}"] = str(exc)
 
 
 def _gather_secrets(bridge, out: dict, errors: dict) -> None:

@@ -102,6 +102,7 @@ class CpuFeature:
 class GuestCpu:
     mode: Optional[str] = None       # custom, host-model, host-passthrough, maximum
     match: Optional[str] = None
+    check: Optional[str] = None      # none, partial, full (libvirt fills it in; live XML: full once verified)
     model: Optional[str] = None
     fallback: Optional[str] = None
     vendor: Optional[str] = None
@@ -111,6 +112,26 @@ class GuestCpu:
 
     def requires(self, feature: str) -> bool:
         return any(f.name == feature and f.policy in ("require", "force") for f in self.features)
+
+    @property
+    def disabled(self) -> tuple:
+        """Features the definition turns off (policy disable/forbid), in document order."""
+        return tuple(f.name for f in self.features if f.policy in ("disable", "forbid"))
+
+    @property
+    def summary(self) -> str:
+        """'qemu64 -pni -svm', 'host-passthrough', 'kvm64 +vme ... (23 features)' for evidence."""
+        if self.mode in ("host-passthrough", "maximum"):
+            head = self.mode
+        else:
+            head = self.model or self.mode or "?"
+        marks = [("-" if f.policy in ("disable", "forbid") else "+") + f.name for f in self.features]
+        if len(marks) <= 8:
+            return " ".join([head] + marks)
+        # long host-model expansions: the count of added ones, the disabled ones by name
+        off = [m for m in marks if m.startswith("-")]
+        shown = " ".join(off[:8]) + (f" (+{len(off) - 8} more disabled)" if len(off) > 8 else "")
+        return f"{head} +{len(marks) - len(off)} features" + (f" {shown}" if off else "")
 
 
 @dataclass(frozen=True)
@@ -130,6 +151,12 @@ class Domain:
     interfaces: tuple = ()           # tuple[GuestInterface]
     hostdevs: tuple = ()             # tuple[HostDevice]
     xml: Optional[str] = None        # migratable XML with secrets scrubbed
+    # The CPU the running guest really has: the <cpu> of its live XML (virDomainGetXMLDesc
+    # flags 0), which is what libvirt's migration cookie carries to the destination. None when
+    # the guest is not running or the live XML was not gathered/parsed (then live_cpu_note says why).
+    live_cpu: Optional[GuestCpu] = None
+    live_cpu_note: Optional[str] = None
+    live_xml: Optional[str] = None   # the live XML itself, secrets scrubbed (<backingStore> chains)
     filesystems: tuple = ()          # tuple[Filesystem]
     shmems: tuple = ()               # tuple[Shmem]
     error: Optional[str] = None      # set when this domain's XML could not be parsed: judge nothing
@@ -215,6 +242,9 @@ class HostFacts:
     cpu_vendor: Optional[str] = None
     cpu_model: Optional[str] = None
     cpu_features: Optional[tuple] = None      # host CPU feature names from capabilities; None = unknown
+    cpu_microcode: Optional[int] = None       # revision: capabilities <microcode version>, else /proc/cpuinfo
+    cpu_signature: Optional[tuple] = None     # (family, model, stepping): capabilities <signature>/cpuinfo
+    cpu_model_name: Optional[str] = None      # /proc/cpuinfo "model name" (evidence only)
     libvirt_version: Optional[str] = None     # "9.0.0"
     qemu_version: Optional[str] = None        # "7.2.0"
     domains: tuple = ()                       # tuple[Domain]
@@ -272,6 +302,11 @@ class CpuVerdict:
 
     result: Optional[str]            # identical, superset, incompatible, or None when the call failed
     message: Optional[str] = None    # libvirt's error text (incompatible or failure)
+    # which definition was compared (preflight.facts.cpu_defs): "live" (the guest's live <cpu>),
+    # "configured" (the migratable XML's; recordings without the live XML), "source-host"
+    # (host-passthrough/maximum: the source's host-model CPU with the guest's own features)
+    compared: str = "configured"
+    missing: tuple = ()              # features libvirt says the destination does not provide
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,13 @@
 """The pair phase: facts about (source, destination) host pairs, after all hosts are gathered.
 
-(a) CPU: for each source domain and each destination, the destination libvirt's verdict on
-    the guest CPU (compareHypervisorCPU with VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE, so an
-    incompatible CPU comes back with libvirt's missing-features message). Identical guest CPU
-    definitions are compared once per destination.
+(a) CPU: for each running source domain and each destination, the destination libvirt's
+    verdict (compareHypervisorCPU with VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE, so an
+    incompatible CPU comes back with libvirt's missing-features message) on the CPU the
+    migration hands over: the guest's LIVE <cpu> (what libvirt's migration cookie carries,
+    disabled features included), the configured one only when the live XML was not gathered,
+    and for host-passthrough/maximum guests the source's host-model CPU (see
+    preflight.facts.cpu_defs). Identical definitions are compared once per destination, over
+    the destination's one libvirt connection.
 (b) Network: a bounded TCP probe FROM each source TO each destination's migration port and
     ssh port, connecting to the destination's libvirt hostname as the SOURCE resolves it (the
     source libvirtd opens the migration data connection to that name). A port with no
@@ -39,11 +43,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
+from preflight.facts.cpu_defs import guest_compare_target
 from preflight.facts.gather import build_facts_script, parse_facts_output
 from preflight.facts.listings import ISCSI_KEY, LIST_TIMEOUT, SHOWMOUNT_KEY, lists_argv, rows_from_output
 from preflight.transport.errors import TransportError
 
-__all__ = ["run_pairs", "guest_cpu_args", "migration_port_range", "LISTENER_CODE", "PROBE_CODE"]
+__all__ = ["run_pairs", "migration_port_range", "LISTENER_CODE", "PROBE_CODE"]
 
 DEFAULT_MIGRATION_PORTS = (49152, 49215)
 PROBE_TIMEOUT = 5.0
@@ -249,57 +254,45 @@ def migration_port_range(qemu_conf: Optional[str]) -> tuple:
     return lo, max(lo, hi)
 
 
-def guest_cpu_args(xml: str) -> tuple:
-    """(arch, machine, virttype, cpu_xml or None) from a domain XML."""
-    from lxml import etree
-    root = etree.fromstring(xml.encode())
-    virttype = root.get("type") or "kvm"
-    ostype = root.find("os/type")
-    arch = ostype.get("arch") if ostype is not None else None
-    machine = ostype.get("machine") if ostype is not None else None
-    cpu = root.find("cpu")
-    cpu_xml = etree.tostring(cpu, encoding="unicode").strip() if cpu is not None else None
-    return arch, machine, virttype, cpu_xml
-
-
 # --- (a) CPU ------------------------------------------------------------------------------
 
 def _compare_on_destination(dname: str, bridge, sources: dict) -> dict:
-    """{source: {domain: {"result", "message"}}} for one destination (one thread)."""
+    """{source: {domain: {"result", "message", "compared"}}} for one destination (one thread).
+
+    sources: {source name: {"domains": [raw domain entries], "domcapabilities": xml or None}}.
+    Only running guests are judged. What is compared per guest is decided by
+    preflight.facts.cpu_defs.guest_compare_target (the live <cpu>; for host-passthrough/maximum
+    the source's host-model CPU); identical definitions cost one call per destination."""
     import libvirt
     flags = getattr(libvirt, "VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE", 1)
     names = {1: "identical", 2: "superset", 0: "incompatible"}
     cache: dict = {}
     out: dict = {}
-    for sname, domains in sources.items():
+    for sname, src in sources.items():
         verdicts = out.setdefault(sname, {})
-        for dom in domains:
-            if not dom.get("xml"):
-                verdicts[dom.get("name", "?")] = {"result": None, "message": "the guest XML could not be gathered"}
+        for dom in src.get("domains") or ():
+            if not dom.get("active"):
                 continue
-            try:
-                arch, machine, virttype, cpu_xml = guest_cpu_args(dom["xml"])
-            except Exception as exc:                              # noqa: BLE001
-                verdicts[dom["name"]] = {"result": None, "message": f"unparsable guest XML: {exc}"}
+            target = guest_compare_target(dom, src.get("domcapabilities"))
+            name = dom.get("name", "?")
+            if target.cpu_xml is None:
+                verdicts[name] = {"result": None, "message": target.why, "compared": target.compared}
                 continue
-            if cpu_xml is None:
-                verdicts[dom["name"]] = {"result": None, "message":
-                                         "the guest XML has no <cpu> element (hypervisor default model); nothing to compare"}
-                continue
-            key = (arch, machine, virttype, cpu_xml)
-            if key not in cache:
+            if target.key not in cache:
                 try:
                     code = bridge.call("compareHypervisorCPU", bridge.conn.compareHypervisorCPU,
-                                       None, arch, machine, virttype, cpu_xml, flags)
-                    cache[key] = {"result": names.get(code, str(code)), "message": None}
+                                       None, target.arch, target.machine, target.virttype, target.cpu_xml,
+                                       flags)
+                    cache[target.key] = {"result": names.get(code, str(code)), "message": None}
                 except TransportError as exc:
                     text = str(exc)
                     code = getattr(exc, "code", None)
                     if code == getattr(libvirt, "VIR_ERR_CPU_INCOMPATIBLE", 91):
-                        cache[key] = {"result": "incompatible", "message": text.split("failed: ", 1)[-1]}
+                        cache[target.key] = {"result": "incompatible",
+                                             "message": text.split("failed: ", 1)[-1]}
                     else:
-                        cache[key] = {"result": None, "message": text}
-            verdicts[dom["name"]] = dict(cache[key])
+                        cache[target.key] = {"result": None, "message": text}
+            verdicts[name] = dict(cache[target.key], compared=target.compared)
     return out
 
 
@@ -541,7 +534,9 @@ def run_pairs(sessions: dict, hosts: dict, *, probe_timeout: float = PROBE_TIMEO
         if cpu:
             for d in names:
                 bridge = sessions[d].bridge
-                sources = {s: hosts[s].get("libvirt", {}).get("domains", []) for s in names if s != d}
+                sources = {s: {"domains": hosts[s].get("libvirt", {}).get("domains", []),
+                               "domcapabilities": hosts[s].get("libvirt", {}).get("domcapabilities")}
+                           for s in names if s != d}
                 if bridge is None or bridge.conn is None:
                     why = hosts[d].get("errors", {}).get("libvirt", "libvirt is not connected")
                     for s in sources:

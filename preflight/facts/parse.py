@@ -23,9 +23,13 @@ qemu_user       shell ``qemu_conf``          HostFacts.qemu_user/group, dynamic_
 libvirt         libvirt lib/hv version,      HostFacts.libvirt_version, qemu_version,
                 hostname                     libvirt_hostname
 capabilities    libvirt ``capabilities``     HostFacts.host_uuid, arch, cpu_vendor, cpu_model,
-                                             cpu_features
-domains         libvirt ``domains``          HostFacts.domains
+                                             cpu_features, cpu_microcode, cpu_signature (else
+                                             from shell ``cpuinfo``: evidence only, no fact key)
+domains         libvirt ``domains``          HostFacts.domains (Domain.live_cpu/live_xml from the
+                                             entry's ``live_xml``; absent: live_cpu_note says why)
 domain:NAME     one domain's XML             Domain(name=NAME, error=why) stays in .domains
+live_xml:NAME   a running domain's live XML  Domain.live_cpu None, live_cpu_note = why (the
+                                             domain is still judged, on its configured CPU)
 networks        libvirt ``networks``         HostFacts.networks
 network:NAME    one network's XML            NAME is left out of HostFacts.networks
 block           shell ``lsblk`` (+ by-id,    HostFacts.block: devices, by-id/by-path links,
@@ -40,7 +44,8 @@ blkid           shell ``blkid``              HostFacts.fs_ids (device -> file-sy
 image_access    raw ``image_access``         HostFacts.qemu_cred, file_stats (stat, id;
                 (2nd exec)                   write_tests from raw ``write_test``)
 secrets         libvirt ``secrets``          HostFacts.secrets (uuid/usage only, no value)
-cpu             pair ``cpu``                 PairFacts.cpu (domain -> CpuVerdict)
+cpu             pair ``cpu``                 PairFacts.cpu (domain -> CpuVerdict, with what
+                                             was compared: live, configured, source-host)
 probes          pair ``probes``              PairFacts.probes
 resolved        pair ``resolved``            PairFacts.resolved
 ==============  ===========================  ===============================================
@@ -51,7 +56,10 @@ its fact_errors, so that no check can mistake its empty fields for facts.
 
 from __future__ import annotations
 
-from preflight.facts.capabilities import parse_capabilities, parse_network, version_string
+from typing import Optional
+
+from preflight.facts.capabilities import parse_capabilities, parse_cpuinfo, parse_network, version_string
+from preflight.facts.cpu_defs import CONFIGURED, missing_features
 from preflight.facts.domain_xml import parse_domain_xml
 from preflight.facts.keys import HOST_FACT_KEYS, PAIR_FACT_KEYS  # noqa: F401 - re-exported
 from preflight.facts.models import ClusterFacts, CpuVerdict, Domain, HostFacts, PairFacts, PortProbe
@@ -141,14 +149,26 @@ def _parse_shell(raw_host: dict, errors: dict) -> dict:
     return fields
 
 
-def _parse_domains(raw_domains, errors: dict) -> tuple:
+def _live_note(raw: dict, raw_errors: dict) -> Optional[str]:
+    """Why a domain's live XML is not there (None when it is, or the guest is not running)."""
+    if raw.get("live_xml") or not raw.get("active"):
+        return None
+    name = raw.get("name") or "?"
+    if "live_xml" not in raw:
+        return "the recording has no live definition (made before preflight gathered it)"
+    return raw_errors.get(f"live_xml:{name}") or "the live XML could not be gathered"
+
+
+def _parse_domains(raw_domains, errors: dict, raw_errors: Optional[dict] = None) -> tuple:
     domains = []
     for raw in raw_domains:
         name = raw.get("name") or "?"
         try:
             domain = parse_domain_xml(raw.get("xml"), name=name, state=raw.get("state"),
                                       active=bool(raw.get("active")),
-                                      persistent=bool(raw.get("persistent", True)))
+                                      persistent=bool(raw.get("persistent", True)),
+                                      live_xml=raw.get("live_xml") if raw.get("active") else None,
+                                      live_note=_live_note(raw, raw_errors or {}))
         except ValueError as exc:
             errors[f"domain:{name}"] = str(exc)[:500]
             domain = Domain(name=name, uuid=raw.get("uuid"), active=bool(raw.get("active")),
@@ -190,7 +210,7 @@ def _parse_libvirt(raw_host: dict, errors: dict) -> dict:
     if lv.get("domains") is None:
         errors["domains"] = raw_errors.get("domains") or "the domain list was not gathered"
     else:
-        fields["domains"] = _parse_domains(lv["domains"], errors)
+        fields["domains"] = _parse_domains(lv["domains"], errors, raw_errors)
     if lv.get("networks") is None:
         errors["networks"] = raw_errors.get("networks") or "the libvirt network list was not gathered"
     else:
@@ -203,6 +223,22 @@ def _parse_libvirt(raw_host: dict, errors: dict) -> dict:
                 networks[net.name] = net
         fields["networks"] = networks
     return fields
+
+
+def _cpuinfo_fields(raw_host: dict, fields: dict) -> dict:
+    """/proc/cpuinfo (shell "cpuinfo", evidence only: never a fact error when absent) fills
+    what capabilities lack: microcode and family/model/stepping on libvirt without
+    <signature>; and the marketing model name."""
+    res = (raw_host.get("shell") or {}).get("cpuinfo")
+    if not res or res.get("rc") != 0:
+        return {}
+    info = parse_cpuinfo(res.get("out") or "")
+    out = {"cpu_model_name": info.get("model_name")}
+    if not fields.get("cpu_microcode") and info.get("microcode"):
+        out["cpu_microcode"] = info["microcode"]
+    if not fields.get("cpu_signature") and all(k in info for k in ("family", "model", "stepping")):
+        out["cpu_signature"] = (info["family"], info["model"], info["stepping"])
+    return out
 
 
 def parse_host(name: str, raw_host: dict) -> HostFacts:
@@ -222,6 +258,7 @@ def parse_host(name: str, raw_host: dict) -> HostFacts:
     fields.update(_parse_libvirt(raw_host, errors))
     fields.update(parse_storage_fields(raw_host, errors))        # block, qemu_caps, pools, chains
     fields.update(parse_access_fields(raw_host, errors))         # cluster_stack, image_access, secrets
+    fields.update(_cpuinfo_fields(raw_host, fields))
     # Raw errors for keys parsed elsewhere or not parsed yet are kept under their fact key,
     # so that nothing is dropped silently. "hostname" is ambiguous in the raw record (shell
     # `hostname` and libvirt getHostname): both readers above already consumed it.
@@ -249,7 +286,10 @@ def parse_pair(raw_pair: dict) -> PairFacts:
     else:
         for domain, verdict in raw_pair["cpu"].items():
             verdict = verdict or {}
-            cpu[domain] = CpuVerdict(result=verdict.get("result"), message=verdict.get("message"))
+            # records made before "compared" existed compared the migratable (configured) <cpu>
+            cpu[domain] = CpuVerdict(result=verdict.get("result"), message=verdict.get("message"),
+                                     compared=verdict.get("compared") or CONFIGURED,
+                                     missing=missing_features(verdict.get("message")))
     probes = ()
     if raw_pair.get("probes") is None:
         errors["probes"] = raw_errors.get("probes") or "no port probe was recorded"

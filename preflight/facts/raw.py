@@ -17,7 +17,8 @@ plain JSON:
             "lib_version": 9000000, "hv_version": 7002000, "hostname": "hv1",
             "capabilities": "<capabilities>...", "domcapabilities": "<domainCapabilities>...",
             "domains": [{"name": "vm1", "uuid": "...", "state": "running", "active": true,
-                         "persistent": true, "xml": "<domain>... (migratable, scrubbed)"}],
+                         "persistent": true, "xml": "<domain>... (migratable, scrubbed)",
+                         "live_xml": "<domain>... (live, flags 0, scrubbed; running guests)"}],
             "networks": [{"name": "default", "active": true, "persistent": true,
                           "autostart": true, "xml": "<network>..."}]
           },
@@ -45,13 +46,25 @@ plain JSON:
       },
       "pairs": [
         {"source": "hv1", "destination": "hv2", "round_trips": 1,
-         "cpu": {"vm1": {"result": "identical", "message": null}},
+         "cpu": {"vm1": {"result": "identical", "message": null, "compared": "live"}},
          "probes": [{"port": 49152, "purpose": "migration", "target": "hv2",
                      "outcome": "answered", "detail": null, "elapsed_ms": 3}],
          "resolved": "10.251.7.12",
          "errors": {}}
       ]
     }
+
+"live_xml" (cpu.compatible): virDomainGetXMLDesc with flags 0 of every RUNNING domain, scrubbed
+like "xml". Its <cpu> is what the guest really runs with and what libvirt's migration cookie
+carries to the destination (for a custom check='none' CPU whose features the host lacked: check
+'full' and those features disabled; the migratable "xml" shows the configured CPU). A domain
+whose live XML failed has "live_xml": null and errors["live_xml:NAME"]; records made before the
+key existed lack it: cpu.compatible then compares the configured CPU and says so.
+The pair "cpu" verdicts name what they compared ("compared": "live", "configured", or
+"source-host" for host-passthrough/maximum guests: the source's domain-capabilities host-model
+CPU with the guest's own feature policies); a verdict without "compared" (older records)
+compared the configured CPU. Shell "cpuinfo" (first processor of /proc/cpuinfo) fills microcode
+and family/model/stepping where capabilities lack them.
 
 "portal_probes" (preflight.facts.portals, storage.portal_reachable): TCP connects FROM this
 hypervisor to every server named by any guest's <disk type='network'> in the cluster (iSCSI
@@ -142,6 +155,9 @@ SHELL_FACTS = {
     "nft": ["nft", "-j", "list", "ruleset"],
     "iptables": ["iptables-save"],
     "os_release": ["cat", "/etc/os-release"],
+    # the first processor's block: microcode, family/model/stepping where libvirt's capabilities
+    # lack <signature> (cpu.compatible, host-passthrough guests), and the model name as evidence
+    "cpuinfo": ["sed", "-n", "1,/^$/p", "/proc/cpuinfo"],
     # systemd mount/automount unit FILES (fstab-generated ones show as "generated"); a mount
     # made by hand has none. rc 127 = no systemctl (no systemd): then fstab/autofs only.
     "mount_units": ["systemctl", "list-unit-files", "--type=mount,automount", "--no-legend", "--no-pager"],

@@ -78,8 +78,12 @@ def domain(name: str = "vm1", **kw) -> Domain:
                   state="running", type="kvm", **kw)
 
 
-def cpu(mode: str = "custom", model: str = "qemu64", **features) -> GuestCpu:
-    return GuestCpu(mode=mode, model=model,
+def cpu(mode: str = "custom", model: str = "qemu64", check: str = None, feats: dict = None,
+        **features) -> GuestCpu:
+    """features as keywords (name=policy), or feats={"arch-capabilities": "disable"} for names
+    that are no Python identifiers."""
+    features = {**features, **(feats or {})}
+    return GuestCpu(mode=mode, model=model, check=check,
                     features=tuple(CpuFeature(n, p) for n, p in features.items()))
 
 
@@ -103,8 +107,9 @@ def host(name: str, **kw) -> HostFacts:
     kw.setdefault("domains", ())
     kw.setdefault("qemu_caps", {"/usr/bin/qemu-system-x86_64": caps()})
     kw.setdefault("block", block_facts(lun("vda", serial="local-boot", tran=None)))
-    return HostFacts(name=name, address=f"10.0.0.{n}", hostname=name, libvirt_version="9.0.0",
-                     qemu_version="7.2.0", **kw)
+    kw.setdefault("libvirt_version", "9.0.0")
+    kw.setdefault("qemu_version", "7.2.0")
+    return HostFacts(name=name, address=f"10.0.0.{n}", hostname=name, **kw)
 
 
 def pair(source: str = "hv1", destination: str = "hv2", **kw) -> PairFacts:

@@ -107,13 +107,19 @@ class Guest:
     invtsc: bool = False
     cache: str = "none"  # the disk's <driver cache>
     cdrom: str = ""      # a read-only ISO at this path on `home`, attached as an IDE cdrom
+    cpu: str = "qemu64"  # "qemu64" | "host-model" | "host-passthrough": see cpu_xml()
 
 
+# Every hypervisor runs both CPUs of issue 6: qemu64 with check='none' (libvirt starts it with
+# the features KVM here lacks disabled) and host-model (expanded when the guest starts). The two
+# disk-less guests exist for that: hv2 and hv3 have one shared-storage guest each.
 GUESTS = (
     Guest("vm-gluster", "hv1", "gluster", bridges=("br0", "br-app")),
-    Guest("vm-local", "hv1", "local"),
+    Guest("vm-local", "hv1", "local", cpu="host-model"),
     Guest("vm-nfs", "hv2", "nfs"),
-    Guest("vm-iscsi", "hv3", "iscsi"),
+    Guest("vm-hostmodel", "hv2", "none", cpu="host-model"),
+    Guest("vm-iscsi", "hv3", "iscsi", cpu="host-model"),
+    Guest("vm-qemu64", "hv3", "none"),
 )
 INVTSC_GUEST = Guest("vm-invtsc", "hv3", "none", invtsc=True)
 # Extra guests that exist only while their scenario is applied (like vm-invtsc).
@@ -685,13 +691,24 @@ def disk_xml(g: Guest) -> str:
 
 
 # KVM on this nested machine kind does not offer pni (SSE3) to guests although /proc/cpuinfo
-# lists it, so every named model fails "Host doesn't support requested features"; qemu64 also
-# wants AMD's svm.  kvm64 minus pni starts everywhere and says nothing host-specific.
-CPU_DISABLED = "<feature policy='disable' name='pni'/>"
+# lists it, and qemu64 also wants AMD's svm: with check='none' libvirt starts the guest anyway,
+# with both disabled (its live XML says so; the migratable XML shows qemu64 as configured).
+# host-model and host-passthrough abort under this nested KVM ("failed to set MSR 0x10a")
+# unless the arch-capabilities MSR is kept from the guest.
+NO_ARCH_CAPS = "<feature policy='disable' name='arch-capabilities'/>"
+
+
+def cpu_xml(g: Guest) -> str:
+    extra = "<feature policy='require' name='invtsc'/>" if g.invtsc else ""
+    if g.cpu == "qemu64":
+        return ("<cpu mode='custom' match='exact' check='none'>"
+                f"<model fallback='forbid'>qemu64</model>{extra}</cpu>")
+    if g.cpu in ("host-model", "host-passthrough"):
+        return f"<cpu mode='{g.cpu}'>{NO_ARCH_CAPS}{extra}</cpu>"
+    raise ValueError(g.cpu)
 
 
 def domain_xml(g: Guest, domain_type: str) -> str:
-    cpu_feature = "<feature policy='require' name='invtsc'/>" if g.invtsc else ""
     nics = "".join(
         f"<interface type='bridge'><mac address='{guest_mac(g.name, i)}'/>"
         f"<source bridge='{b}'/><model type='virtio'/></interface>"
@@ -703,7 +720,7 @@ def domain_xml(g: Guest, domain_type: str) -> str:
   <vcpu>1</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
   <features><acpi/></features>
-  <cpu mode='custom' match='exact'><model fallback='forbid'>kvm64</model>{CPU_DISABLED}{cpu_feature}</cpu>
+  {cpu_xml(g)}
   <clock offset='utc'/>
   <on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>
   <devices>
@@ -750,7 +767,8 @@ def write_lab_json(info: LabInfo) -> None:
     data = asdict(info)
     data["namespaces"] = {h: ns_name(h) for h in HOSTS}
     data["running"] = where_running()
-    data["guest_details"] = {g.name: {"home": g.home, "disk": g.disk, "bridges": list(g.bridges)}
+    data["guest_details"] = {g.name: {"home": g.home, "disk": g.disk, "bridges": list(g.bridges),
+                                      "cpu": g.cpu}
                              for g in GUESTS}
     write(LAB_DIR / "lab.json", json.dumps(data, indent=2) + "\n")
 
@@ -1326,6 +1344,118 @@ def cache_writeback_nodrop_revert() -> None:
         shutil.rmtree(backup)
 
 
+# cpu_feature_missing: CPU_FAULT_HOST's libvirtd believes its KVM lacks one CPU feature F that
+# host-model guests (and the host-passthrough extra guest) use and qemu64 guests do not: F's
+# property in the kvm <hostCPU> of its QEMU capabilities cache is set to false (backup first),
+# libvirtd restarted by PID. domcapabilities and compareHypervisorCPU there then lack F. The
+# silicon is the same, so real migrations still succeed: libvirt's destination check of the
+# live CPU asks QEMU, which enables F (preflight is stricter by design, see STRICTER_BY_DESIGN).
+# F is picked at apply time among features this machine's KVM really offers; it is written to
+# CPU_FAULT_HOST/cpu-feature. A failed edit restores the host.
+CPU_FAULT_HOST = "hv3"
+PASSTHROUGH_GUEST = Guest("vm-passthrough", "hv1", "none", cpu="host-passthrough")
+CPU_FEATURE_CANDIDATES = ("clzero", "gfni", "umip", "clwb", "clflushopt", "xsaveerptr", "osvw",
+                          "misalignsse", "3dnowprefetch", "arat", "tsc_adjust", "avx2", "aes")
+
+
+def _cpu_fault_backup() -> Path:
+    return LAB_DIR / CPU_FAULT_HOST / "caps-backup-cpu"
+
+
+def _cpu_feature_file() -> Path:
+    return LAB_DIR / CPU_FAULT_HOST / "cpu-feature"
+
+
+def cpu_missing_feature() -> str:
+    """The feature cpu_feature_missing took away (while it is applied)."""
+    return _cpu_feature_file().read_text().strip()
+
+
+def _host_model_required(host: str) -> set:
+    out = ssh(host, "virsh -q domcapabilities").stdout
+    mode = out.split("<mode name='host-model'", 1)[-1].split("</mode>", 1)[0]
+    return {line.split("name='", 1)[1].split("'", 1)[0] for line in mode.splitlines()
+            if "<feature policy='require'" in line}
+
+
+def _live_cpu_features(host: str, dom: str) -> set:
+    out = ssh(host, f"virsh -q dumpxml {dom}").stdout
+    cpu = out.split("<cpu", 1)[-1].split("</cpu>", 1)[0]
+    return {line.split("name='", 1)[1].split("'", 1)[0] for line in cpu.splitlines() if "<feature " in line}
+
+
+def _kvm_prop(feature: str, value: str) -> str:
+    return f"<property name='{feature}' type='boolean' value='{value}'"
+
+
+def _set_kvm_feature(files, feature: str, value: str) -> bool:
+    """Set `feature` in the kvm <hostCPU> block of the cache files; True if any file changed."""
+    changed = False
+    for f in files:
+        text = f.read_text()
+        head, sep, rest = text.partition("<hostCPU type='kvm'")
+        if not sep:
+            continue
+        block, end, tail = rest.partition("</hostCPU>")
+        other = "false" if value == "true" else "true"
+        new = block.replace(_kvm_prop(feature, other), _kvm_prop(feature, value))
+        if new != block:
+            f.write_text(head + sep + new + end + tail)
+            changed = True
+    return changed
+
+
+def cpu_feature_missing_apply() -> None:
+    host = CPU_FAULT_HOST
+    backup = _cpu_fault_backup()
+    if not backup.exists():
+        offered = _host_model_required(host)
+        qemu64 = set().union(*(_live_cpu_features(g.home, g.name) for g in GUESTS
+                               if g.cpu == "qemu64" and g.home == host))
+        files = _caps_files(host)
+        cache = "".join(f.read_text().partition("<hostCPU type='kvm'")[2].partition("</hostCPU>")[0]
+                        for f in files)
+        feature = next((f for f in CPU_FEATURE_CANDIDATES
+                        if f in offered and f not in qemu64 and _kvm_prop(f, "true") in cache), None)
+        if feature is None:
+            raise LabError(f"{host}: none of {', '.join(CPU_FEATURE_CANDIDATES)} is offered by KVM here "
+                           "and absent from the qemu64 guests' CPU: cpu_feature_missing cannot be built")
+        tmp = backup.with_name(backup.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        for f in files:
+            shutil.copy2(f, tmp / f.name)
+        tmp.rename(backup)
+        write(_cpu_feature_file(), feature + "\n")
+    feature = cpu_missing_feature()
+    try:
+        # libvirtd keeps a cache whose binaries/kernel/microcode match; it re-probed once in a
+        # while right after a restart here: edit and restart until the host-model lacks F
+        for _ in range(3):
+            _set_kvm_feature(_caps_files(host), feature, "false")
+            time.sleep(1)
+            restart_libvirtd(host)
+            if feature not in _host_model_required(host):
+                break
+        else:
+            raise LabError(f"{host}: libvirtd re-probed QEMU (restoring {feature}) on every restart")
+        extra_guest_apply(PASSTHROUGH_GUEST)
+    except Exception:
+        cpu_feature_missing_revert()
+        raise
+
+
+def cpu_feature_missing_revert() -> None:
+    extra_guest_revert(PASSTHROUGH_GUEST)
+    backup = _cpu_fault_backup()
+    if backup.exists():
+        for f in backup.glob("*.xml"):
+            shutil.copy2(f, LAB_DIR / CPU_FAULT_HOST / "fs" / CAPS_SUBDIR / f.name)
+        restart_libvirtd(CPU_FAULT_HOST)
+        shutil.rmtree(backup)
+    _cpu_feature_file().unlink(missing_ok=True)
+
+
 def pool_missing_apply() -> None:
     if POOL_GUEST.name in where_running():
         return
@@ -1368,6 +1498,7 @@ SCENARIOS = {
     "pool_missing": (pool_missing_apply, pool_missing_revert),
     "source_readonly": (source_readonly_apply, source_readonly_revert),
     "firewall_one_source": (firewall_one_source_apply, firewall_one_source_revert),
+    "cpu_feature_missing": (cpu_feature_missing_apply, cpu_feature_missing_revert),
 }
 
 # A guest whose way home crosses its own fault (source_readonly: home's mount is read-only)
@@ -1380,8 +1511,9 @@ ACTIVE: list = []      # scenarios applied now (apply/revert keep it), for the o
 # What a real migration says for each fault, as (domain, source, destination) -> essential words.
 EXPECTED_FAILURES = {
     "bridge_missing": {("vm-gluster", "hv1", BRIDGE_MISSING_HOST): ("br-app", "no such device")},
-    "firewall_reject": {("vm-gluster", "hv1", FIREWALL_HOST): ("connection refused",),
-                        ("vm-iscsi", "hv3", FIREWALL_HOST): ("connection refused",)},
+    # every guest that can migrate at all, from another host to the firewalled one
+    "firewall_reject": {(g.name, g.home, FIREWALL_HOST): ("connection refused",)
+                        for g in GUESTS if g.home != FIREWALL_HOST and g.disk != "local"},
     "mount_missing": {("vm-gluster", "hv1", MOUNT_MISSING_HOST): ("vm-gluster.qcow2",
                                                                   "no such file")},
     "different_share": {("vm-gluster", "hv1", MOUNT_MISSING_HOST): ("vm-gluster.qcow2",
@@ -1414,7 +1546,8 @@ EXPECTED_FAILURES = {
     # "Storage pool not found: no storage pool with matching name 'vmstore'" (hv1->hv2 migrates)
     "pool_missing": {(POOL_GUEST.name, "hv1", d): ("storage pool not found", POOL_NAME)
                      for d in HYPERVISORS if d not in POOL_HOSTS},
-    "firewall_one_source": {("vm-gluster", *FIREWALL_ONE_SOURCE): ("connection refused",)},
+    "firewall_one_source": {(g.name, *FIREWALL_ONE_SOURCE): ("connection refused",) for g in GUESTS
+                            if g.home == FIREWALL_ONE_SOURCE[0] and g.disk != "local"},
 }
 
 # Scenarios whose extra guest really migrates everywhere (preflight must say pass/warn for it).
@@ -1428,7 +1561,23 @@ EXPECTED_SUCCESSES = {
     # the guest keeps the read-write file it opened; the destinations' mounts are read-write
     "source_readonly": {("vm-gluster", SOURCE_READONLY_HOST, d) for d in HYPERVISORS if d != SOURCE_READONLY_HOST},
     # the other sources still reach the lowest port of the range
-    "firewall_one_source": {("vm-iscsi", "hv3", FIREWALL_ONE_SOURCE[1])},
+    "firewall_one_source": {(g.name, g.home, FIREWALL_ONE_SOURCE[1]) for g in GUESTS
+                            if g.home not in FIREWALL_ONE_SOURCE and g.disk != "local"},
+    # hv3's libvirt believes KVM lacks F, but QEMU there enables F: libvirt's check of the
+    # incoming live CPU (check='full') passes, and host-passthrough is not checked at all
+    "cpu_feature_missing": {(PASSTHROUGH_GUEST.name, "hv1", d) for d in HYPERVISORS if d != "hv1"}
+    | {(g.name, g.home, CPU_FAULT_HOST) for g in GUESTS if g.cpu == "host-model" and g.disk != "local"
+       and g.home != CPU_FAULT_HOST},
+}
+
+# Pairs whose real migration SUCCEEDS but where preflight must FAIL, by design, and the only
+# checks allowed to block them. Here: the destination's libvirt says it cannot provide a CPU
+# feature the guest uses; the real migration still works only because the lab's "different"
+# CPU is the same silicon (a real host whose KVM lacks F would lose it under the guest, or
+# refuse it). test_e2e holds these pairs to exactly these blockers; all others must agree.
+STRICTER_BY_DESIGN = {
+    "cpu_feature_missing": {pair: ("cpu.compatible",) for pair in EXPECTED_SUCCESSES["cpu_feature_missing"]
+                            if pair[2] == CPU_FAULT_HOST},
 }
 
 

@@ -20,10 +20,36 @@ from tests.lab import lab as L
 
 pytestmark = pytest.mark.lab
 
-# scenario -> [(check id, status, {field: value}...)] that preflight must report.
+def _cpu_feature_missing() -> list:
+    """While cpu_feature_missing is applied: hv3 lacks F for host-model and host-passthrough
+    guests (named in the FAIL, with the CPU definition compared); qemu64 guests still pass."""
+    f, bad = L.cpu_missing_feature(), L.CPU_FAULT_HOST
+    out = [("cpu.compatible", "fail", {"domain": dom, "source": src, "destination": dst,
+                                       "message~": f"lacks {f}"})
+           for dom, src, dst in L.STRICTER_BY_DESIGN["cpu_feature_missing"]]
+    out.append(("cpu.compatible", "fail", {"domain": "vm-hostmodel", "source": "hv2", "destination": bad,
+                                           "message~": "live CPU kvm64"}))
+    out.append(("cpu.compatible", "fail", {"domain": L.PASSTHROUGH_GUEST.name, "source": "hv1",
+                                           "destination": bad,
+                                           "message~": "does not check host-passthrough"}))
+    out += [("cpu.compatible", "pass", {"domain": g.name, "source": g.home, "destination": bad})
+            for g in L.GUESTS if g.cpu == "qemu64" and g.home != bad]
+    out += [("cpu.compatible", "pass", {"domain": L.PASSTHROUGH_GUEST.name, "source": "hv1",
+                                        "destination": d})
+            for d in L.HYPERVISORS if d not in ("hv1", bad)]
+    return out
+
+
+# scenario -> [(check id, status, {field: value}...)] that preflight must report (a callable:
+# computed while the scenario is applied).
 EXPECTED = {
     "clean": [("storage.shared", "fail", {"domain": "vm-local", "source": "hv1", "destination": d,
-                                          "disk": "vda"}) for d in ("hv2", "hv3")],
+                                          "disk": "vda"}) for d in ("hv2", "hv3")]
+    # issue 6: qemu64 check='none' and host-model guests on every hypervisor are judged by the
+    # CPU they run with (the live one) and pass; vm-local fails on storage only
+    + [("cpu.compatible", "pass", {"domain": g.name, "source": g.home, "destination": d,
+                                   "message~": "live CPU " + ("qemu64" if g.cpu == "qemu64" else "kvm64")})
+       for g in L.GUESTS for d in L.HYPERVISORS if d != g.home],
     "bridge_missing": [("network.guest_networks", "fail",
                         {"domain": "vm-gluster", "source": "hv1", "destination": L.BRIDGE_MISSING_HOST})],
     "firewall_reject": [("firewall.migration_ports", "fail", {"source": s, "destination": L.FIREWALL_HOST})
@@ -73,6 +99,7 @@ EXPECTED = {
                             ("firewall.migration_ports", "pass", {"source": "hv3",
                                                                   "destination": L.FIREWALL_ONE_SOURCE[1],
                                                                   "message~": "49152"})],
+    "cpu_feature_missing": _cpu_feature_missing,
 }
 
 
@@ -118,6 +145,9 @@ CAUSES = {
     "source_readonly": _causes({}),
     "firewall_one_source": _causes(_same("firewall_one_source", {"firewall.migration_ports"}),
                                    blocks_local_to=(L.FIREWALL_ONE_SOURCE[1],)),
+    # stricter by design: the real migration succeeds on the same silicon (see lab.STRICTER_BY_DESIGN)
+    "cpu_feature_missing": _causes({pair: set(checks)
+                                    for pair, checks in L.STRICTER_BY_DESIGN["cpu_feature_missing"].items()}),
 }
 
 
@@ -166,14 +196,26 @@ def matching(report, check, status, fields) -> list:
                     for k, v in fields.items())]
 
 
-def assert_agrees_with_oracle(report, oracle: dict) -> None:
+def assert_agrees_with_oracle(report, oracle: dict, stricter: dict = None) -> None:
+    """Every real outcome against preflight's verdict. `stricter` (lab.STRICTER_BY_DESIGN) lists
+    pairs that really migrate but that preflight must FAIL by design: those are held to that,
+    blocked by exactly the checks named there, and to nothing looser."""
     matrix = {(m["domain"], m["source"], m["destination"]): m for m in report["migrations"]}
+    stricter = stricter or {}
     problems = []
     for key, (ok, message) in sorted(oracle.items()):
         m = matrix.get(key)
         if m is None:
             problems.append(f"{key}: real migration {'succeeded' if ok else 'failed'} but preflight "
                             f"has no verdict for it")
+            continue
+        if key in stricter:
+            if not ok:
+                problems.append(f"{key}: documented as stricter by design (the real migration succeeds) "
+                                f"but it really failed: {message}")
+            elif m["verdict"] != "fail" or sorted(m["blockers"]) != sorted(stricter[key]):
+                problems.append(f"{key}: preflight must FAIL it by {stricter[key]} only (stricter by "
+                                f"design); it said {m['verdict']} {m['blockers']}: {m['reasons']}")
             continue
         if not ok and m["verdict"] in ("pass", "warn"):
             problems.append(f"FALSE {m['verdict'].upper()}: {key} really failed ({message}) "
@@ -190,24 +232,28 @@ def assert_agrees_with_oracle(report, oracle: dict) -> None:
                                   "nfs_export_readonly", "nfs_root_squash", "nfs_port_blocked",
                                   "readonly_mount", "iscsi_portal_blocked", "backing_local", "cdrom_local",
                                   "cache_writeback", "cache_writeback_nodrop", "pool_missing",
-                                  "source_readonly", "firewall_one_source"])
+                                  "source_readonly", "firewall_one_source", "cpu_feature_missing"])
 def test_matrix_agrees_with_real_migrations(lab, scenario, oracle_runs, tmp_path, name):
     try:
         with scenario(name):
             proc, report = preflight(lab, tmp_path)
             oracle = L.oracle()
+            expected = EXPECTED[name]() if callable(EXPECTED[name]) else EXPECTED[name]
     except L.ScenarioUnavailable as exc:   # e.g. invtsc under TCG: the guest cannot even start
         pytest.skip(str(exc))
     oracle_runs[name] = oracle
-    assert_agrees_with_oracle(report, oracle)
+    assert_agrees_with_oracle(report, oracle, L.STRICTER_BY_DESIGN.get(name))
     assert_blames_the_cause(name, report, oracle)
-    for check, status, fields in EXPECTED[name]:
+    for check, status, fields in expected:
         assert matching(report, check, status, fields), (
             f"{name}: expected {check} {status} for {fields}; got "
             + json.dumps([r for r in report["results"] if r["status"] != "pass"], indent=1)[:3000])
     if name == "clean":
         fails = [r for r in report["results"] if r["status"] == "fail"]
         assert all(r["domain"] == "vm-local" for r in fails), fails
+        # a FAIL names the check that really blocks: storage, not the CPU
+        assert all(m["blockers"] == ["storage.shared"]
+                   for m in report["migrations"] if m["domain"] == "vm-local")
         assert proc.returncode == 1
         shared = [m for m in report["migrations"] if m["domain"] != "vm-local"]
         assert shared and all(m["verdict"] == "pass" for m in shared), shared

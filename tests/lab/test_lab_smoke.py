@@ -64,3 +64,20 @@ def test_gluster_mounted_on_every_hypervisor(lab, host):
 def test_nas_exports_nfs_and_iscsi(lab):
     assert lab.nfs_export in L.ssh("hv1", "showmount -e nas").stdout
     assert lab.iscsi_iqn in L.ssh("hv3", "iscsi-ls iscsi://nas").stdout
+
+
+def test_guests_run_the_cpus_of_issue_6(lab):
+    """Every hypervisor runs a qemu64 check='none' guest and a host-model one; libvirt verified
+    and rewrote their CPUs when they started (live XML), the migratable XML keeps qemu64 as
+    configured (or host-model's pre-start expansion)."""
+    for host in L.HYPERVISORS:
+        assert {g.cpu for g in L.GUESTS if g.home == host} == {"qemu64", "host-model"}, host
+    for g in L.GUESTS:
+        live = L.ssh(g.home, f"virsh dumpxml {g.name}").stdout
+        migratable = L.ssh(g.home, f"virsh dumpxml --migratable {g.name}").stdout
+        assert "check='full'" in live, (g.name, live)
+        if g.cpu == "qemu64":
+            assert "check='none'" in migratable and ">qemu64</model>" in migratable
+            assert "<feature policy='disable'" not in migratable.split("<cpu", 1)[1].split("</cpu>")[0]
+        else:
+            assert "<cpu mode='custom'" in live and "<vendor>" in live

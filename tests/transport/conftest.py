@@ -274,3 +274,53 @@ def defined_domains(libvirt_lab):
         finally:
             b.close()
     return {"compatible": ["pft-vm1", "pft-vm2"], "incompatible": "pft-vm3" if unusable else None}
+
+
+RUNNING_XML = """<domain type='{virt}'>
+  <name>{name}</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <cpu mode='custom' match='exact' check='none'><model fallback='forbid'>qemu64</model></cpu>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <memballoon model='none'/>
+  </devices>
+</domain>"""
+
+
+@pytest.fixture(scope="session")
+def running_domains(defined_domains, libvirt_lab):
+    """Two RUNNING transient guests (pft-run1, pft-run2) in the throwaway libvirtd, both with
+    issue 6's CPU: <cpu mode='custom' match='exact' check='none'><model>qemu64</model>.
+    Where KVM lacks some of qemu64's features (pni and svm on the lab machine) libvirt starts
+    them with those disabled: the live XML says so, the migratable one shows qemu64 as configured.
+    Destroyed (by name, in that libvirtd) at the end of the session."""
+    from preflight.transport.libvirt_bridge import LibvirtBridge
+    from preflight.transport.ssh import HostTarget, SshContext
+    virt = "kvm" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "qemu"
+    names = ["pft-run1", "pft-run2"]
+    with SshContext(libvirt_lab.settings()) as ctx:
+        b = LibvirtBridge(ctx.connect(HostTarget("pft-target")), call_timeout=60).open()
+        try:
+            for name in names:
+                try:
+                    dom = b.call("createXML", b.conn.createXML, RUNNING_XML.format(virt=virt, name=name), 0)
+                except Exception as exc:                      # noqa: BLE001 - say why, then skip
+                    pytest.skip(f"cannot start a guest in the throwaway libvirtd: {exc}")
+                del dom
+        finally:
+            b.close()
+    yield names
+    with SshContext(libvirt_lab.settings()) as ctx:
+        b = LibvirtBridge(ctx.connect(HostTarget("pft-target")), call_timeout=60).open()
+        try:
+            for name in names:
+                try:
+                    dom = b.call("lookupByName", b.conn.lookupByName, name)
+                    b.call("destroy", dom.destroy)
+                    del dom
+                except Exception:                             # noqa: BLE001 - already gone
+                    pass
+        finally:
+            b.close()

@@ -12,7 +12,7 @@ import pytest
 from preflight.facts.gather import (MASK, build_facts_script, gather_host, gather_shell,
                                     parse_facts_output, scrub_conf_text, scrub_domain_xml,
                                     scrub_mount_options)
-from preflight.facts.pairs import _probe_from_source, guest_cpu_args, migration_port_range
+from preflight.facts.pairs import _compare_on_destination, _probe_from_source, migration_port_range
 from preflight.facts.raw import FORMAT, SHELL_FACTS
 
 TRICKY = {
@@ -91,10 +91,6 @@ def test_scrub_conf_and_mounts():
 def test_helpers_pure():
     assert migration_port_range(None) == (49152, 49215)
     assert migration_port_range("migration_port_min = 50000\n#migration_port_max = 1\n") == (50000, 50000)
-    arch, machine, virt, cpu = guest_cpu_args(
-        "<domain type='kvm'><os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type></os>"
-        "<cpu mode='custom'><model>qemu64</model></cpu></domain>")
-    assert (arch, machine, virt) == ("x86_64", "pc-q35-7.2", "kvm") and cpu.startswith("<cpu")
 
 
 def test_probe_outcomes(conn):
@@ -152,7 +148,56 @@ def test_gather_host_libvirt_failure_is_an_error_not_a_crash(sshd_lab, conn):
     assert "no libvirt helper found" in entry["errors"]["libvirt"]
 
 
-def test_collect_end_to_end(libvirt_lab, defined_domains):
+def test_gather_records_the_live_xml_of_running_guests(running_domains, conn):
+    """The live XML (flags 0) beside the migratable one, for running guests only."""
+    from preflight.facts.domain_xml import parse_domain_xml
+    entry = gather_host(conn, libvirt_timeout=60)
+    doms = {d["name"]: d for d in entry["libvirt"]["domains"]}
+    run1 = doms["pft-run1"]
+    assert run1["active"] and run1["live_xml"] and "<domain" in run1["live_xml"]
+    assert "live_xml" not in doms["pft-vm1"]                 # not running: nothing live to record
+    assert not any(k.startswith("live_xml:") for k in entry["errors"]), entry["errors"]
+    dom = parse_domain_xml(run1["xml"], name="pft-run1", active=True, live_xml=run1["live_xml"])
+    assert dom.cpu.check == "none" and dom.cpu.model == "qemu64" and dom.cpu.disabled == ()
+    # libvirt verified and updated the CPU when it started the guest
+    assert dom.live_cpu.check == "full" and dom.live_cpu.model == "qemu64"
+    assert dom.live_xml.startswith("<domain") and " id=" in dom.live_xml.split(">", 1)[0]   # a live XML
+
+
+def test_pair_cpu_compares_the_live_cpu_once_per_definition(running_domains, conn):
+    """The destination judges the CPU the guest RUNS with (issue 6): where KVM lacks some of
+    qemu64's features the configured CPU is incompatible, the live one is not. Two guests with
+    the same live CPU cost one compareHypervisorCPU call."""
+    from preflight.facts.gather import gather_libvirt
+    from preflight.transport.libvirt_bridge import LibvirtBridge
+    bridge = LibvirtBridge(conn, call_timeout=60).open()
+    try:
+        errors: dict = {}
+        lv = gather_libvirt(bridge, errors)
+        before = bridge.calls
+        out = _compare_on_destination("pft-target", bridge, {"src": {
+            "domains": lv["domains"], "domcapabilities": lv["domcapabilities"]}})
+        calls = bridge.calls - before
+        v1, v2 = out["src"]["pft-run1"], out["src"]["pft-run2"]
+        assert v1 == v2 and v1["compared"] == "live", v1
+        assert v1["result"] in ("identical", "superset"), v1
+        assert "pft-vm1" not in out["src"]                   # only running guests are judged
+        assert calls == 1
+        # what preflight used to compare: the migratable (configured) CPU
+        run1 = next(d for d in lv["domains"] if d["name"] == "pft-run1")
+        from preflight.facts.domain_xml import parse_domain_xml
+        live = parse_domain_xml(run1["xml"], live_xml=run1["live_xml"], active=True).live_cpu
+        if live.disabled:                                    # KVM here lacks some qemu64 features
+            from preflight.transport.errors import TransportError
+            with pytest.raises(TransportError) as exc:
+                bridge.call("compareHypervisorCPU", bridge.conn.compareHypervisorCPU, None, "x86_64", "pc",
+                            "kvm", "<cpu mode='custom' match='exact'><model>qemu64</model></cpu>", 1)
+            assert all(f in str(exc.value) for f in live.disabled), (str(exc.value), live.disabled)
+    finally:
+        bridge.close()
+
+
+def test_collect_end_to_end(libvirt_lab, defined_domains, running_domains):
     from preflight.facts.collect import CollectOptions, collect
     inv = NS(name="pft", storage_hosts=["nas"], hosts=[
         NS(name="pft-target", address=None, port=None, user=None),
@@ -172,10 +217,9 @@ def test_collect_end_to_end(libvirt_lab, defined_domains):
     pairs = {(p["source"], p["destination"]): p for p in rec["pairs"]}
     assert set(pairs) == {("pft-target", "pft-behind"), ("pft-behind", "pft-target")}
     p = pairs[("pft-target", "pft-behind")]
-    assert p["cpu"]["pft-vm1"]["result"] in ("identical", "superset"), p["cpu"]["pft-vm1"]
-    if defined_domains["incompatible"]:
-        v = p["cpu"][defined_domains["incompatible"]]
-        assert v["result"] == "incompatible" and v["message"]
+    v = p["cpu"]["pft-run1"]
+    assert v["result"] in ("identical", "superset") and v["compared"] == "live", v
+    assert "pft-vm1" not in p["cpu"] and "pft-vm3" not in p["cpu"]     # not running: not judged
     purposes = {pr["purpose"]: pr for pr in p["probes"]}
     assert purposes["migration"]["outcome"] == "answered" and 49152 <= purposes["migration"]["port"] <= 49215
     assert purposes["ssh"]["outcome"] == "answered" and purposes["ssh"]["port"] == libvirt_lab.port

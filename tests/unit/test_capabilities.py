@@ -1,7 +1,7 @@
 import pytest
 
 from _fixtures import read
-from preflight.facts.capabilities import parse_capabilities, parse_network, version_string
+from preflight.facts.capabilities import parse_capabilities, parse_cpuinfo, parse_network, version_string
 
 
 def test_real_kvm_host_capabilities():
@@ -40,3 +40,21 @@ def test_versions():
 def test_wrong_root_raises():
     with pytest.raises(ValueError):
         parse_capabilities("<domain/>")
+
+
+def test_lab_capabilities_microcode_and_signature():
+    """libvirt 9.0 on the lab: <microcode version> (decimal) and <signature> in <host><cpu>."""
+    caps = parse_capabilities(read("libvirt/capabilities.lab-hv1.xml"))
+    assert (caps["cpu_vendor"], caps["cpu_model"]) == ("AMD", "kvm64")
+    assert caps["cpu_microcode"] == 0x1000065 and caps["cpu_signature"] == (25, 17, 1)
+    old = parse_capabilities(read("libvirt/capabilities.virt-manager-kvm-x86_64.host-excerpt.xml"))
+    assert old["cpu_signature"] is None                    # libvirt 1.2 had no <signature>
+
+
+def test_cpuinfo_first_processor():
+    info = parse_cpuinfo(read("host/cpuinfo.lab-hv1.txt"))
+    # /proc/cpuinfo prints the microcode in hex, libvirt in decimal: the same number here
+    assert info["microcode"] == parse_capabilities(read("libvirt/capabilities.lab-hv1.xml"))["cpu_microcode"]
+    assert (info["family"], info["model"], info["stepping"]) == (25, 17, 1)
+    assert info["vendor"] == "AuthenticAMD" and info["model_name"]
+    assert parse_cpuinfo("") == {} and parse_cpuinfo("processor\t: 0\nmodel\t\t: x\n") == {}

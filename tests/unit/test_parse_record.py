@@ -152,3 +152,40 @@ def test_record():
     assert facts.pairs[("hv1", "hv2")].destination == "hv2"
     with pytest.raises(RecordError):
         parse_record({"format": "something-else/9"})
+
+
+def test_live_cpu_is_parsed_and_its_absence_explained():
+    raw = raw_host()
+    dom = raw["libvirt"]["domains"][0]
+    dom["xml"], dom["name"] = read("domains/cpu-qemu64-check-none.lab-migratable.xml"), "vm-t1"
+    h = parse_host("hv1", raw)                                   # a recording made before live_xml
+    d = h.domains[0]
+    assert d.live_cpu is None and "no live definition" in d.live_cpu_note and h.fact_errors == {}
+    dom["live_xml"] = read("domains/cpu-qemu64-check-none.lab-live.xml")
+    d = parse_host("hv1", raw).domains[0]
+    assert d.live_cpu.check == "full" and d.live_cpu.disabled == ("pni", "svm") and d.live_cpu_note is None
+    dom["live_xml"] = None
+    raw["errors"]["live_xml:vm-t1"] = "domain is not running"
+    d = parse_host("hv1", raw).domains[0]
+    assert d.live_cpu is None and d.live_cpu_note == "domain is not running"
+
+
+def test_host_cpu_revision_from_capabilities_else_cpuinfo():
+    raw = raw_host()                                      # libvirt 1.2 capabilities: no <signature>
+    h = parse_host("hv1", raw)
+    assert h.cpu_signature is None and h.cpu_model_name is None
+    raw["shell"]["cpuinfo"] = ok(read("host/cpuinfo.lab-hv1.txt"))
+    h = parse_host("hv1", raw)
+    assert h.cpu_signature == (25, 17, 1) and h.cpu_microcode == 0x1000065 and h.cpu_model_name
+    raw["libvirt"]["capabilities"] = read("libvirt/capabilities.lab-hv1.xml")
+    raw["shell"]["cpuinfo"] = ok(read("host/cpuinfo.lab-hv1.txt").replace("stepping\t: 1", "stepping\t: 9"))
+    assert parse_host("hv1", raw).cpu_signature == (25, 17, 1)     # libvirt's own <signature> wins
+
+
+def test_pair_cpu_verdict_names_what_was_compared():
+    msg = read("libvirt/hypervisor-cpu-compare-qemu64-migratable.lab-hv2.txt").split("error: ", 2)[-1]
+    p = parse_pair({"source": "hv1", "destination": "hv2", "resolved": "x", "probes": [],
+                    "cpu": {"a": {"result": "incompatible", "message": msg},           # an older record
+                            "b": {"result": "superset", "message": None, "compared": "live"}}})
+    assert p.cpu["a"].compared == "configured" and p.cpu["a"].missing == ("pni", "svm")
+    assert p.cpu["b"].compared == "live" and p.cpu["b"].missing == ()
