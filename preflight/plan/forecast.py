@@ -46,9 +46,11 @@ The model (fluid, deterministic):
   in the sampling window / window) SATURATE at S / t for a small, fast-rewritten working set.  At a
   sync the bitmap gains ``(S - q) * (1 - exp(-r dt / S))`` where q is the working-set bytes still in
   the bitmap and dt the time since the last sync (a re-dirtied page waiting in the bitmap is free).
-* First pass: non-zero RAM at the bandwidth ``B`` (cap, or link), zero pages ~free; then the loop
-  above with chunk = ``min(cap * 0.1, link * 0.05)`` (``link * 0.05`` uncapped).  Completion when the
-  bitmap after a sync is below ``B * downtime_limit``.
+* First pass: all pages, non-zero ones at the bandwidth ``B`` (cap, or link), zero pages ~free, until
+  pending < threshold; what is left of the pass stays in the bitmap (taken as a proportional slice:
+  the layout of non-zero pages is not known beforehand).  Then the loop above with chunk =
+  ``min(cap * 0.1, link * 0.05)`` (``link * 0.05`` uncapped).  Completion when the bitmap after a
+  sync is below ``B * downtime_limit``; what it holds then goes in the downtime.
 * Predicted downtime = fixed part (device state, stop/resume, libvirt's Finish round trips: measured
   on a canary migration of the pair, ``Overheads.downtime_floor_s``) + remaining bytes / LINK
   throughput (the last burst is not rate limited).
@@ -181,7 +183,15 @@ def _page_bytes(payload: float) -> float:
 
 def simulate(dirty: DirtyModel, mem: GuestMemory, link: Link, opts: Options = Options(),
              overheads: Overheads = Overheads(), max_time_s: float = 3600.0) -> Outcome:
-    """Run the fluid model once.  Deterministic; O(iterations)."""
+    """Run the fluid model once.  Deterministic; O(iterations).
+
+    The bitmap holds three kinds of pages (bytes of pages): zero pages ``z`` (first pass only, ~9
+    bytes each on the wire), non-zero pages outside the working set ``st`` (sent once), and
+    working-set pages ``q`` (re-dirtied).  QEMU walks the bitmap in address order; where the
+    non-zero pages sit is not known before a migration, so a chunk is taken as a proportional slice
+    of what is in the bitmap (uniform layout).  That matters for the first pass: the pass stops
+    being sent when pending < threshold, and whatever of it is left over (zero or not) is in the
+    bitmap at the first sync."""
     bw = link.bandwidth
     if bw <= 0:
         raise ValueError("bandwidth must be positive")
@@ -189,29 +199,48 @@ def simulate(dirty: DirtyModel, mem: GuestMemory, link: Link, opts: Options = Op
     chunk = link.chunk_bytes
     ws = min(dirty.working_set, mem.ram_bytes)
     dirty = replace(dirty, working_set=ws)
-    zero_pages = max(mem.ram_bytes - mem.nonzero_bytes, 0) / PAGE
-    # first pass
-    t = (_page_bytes(mem.nonzero_bytes) + zero_pages * ZERO_PAGE_COST) / bw
-    data = _page_bytes(mem.nonzero_bytes) + zero_pages * ZERO_PAGE_COST
-    if opts.postcopy_after_precopy:
-        rest = dirty.distinct(t)
-        transfer = t + _page_bytes(rest) / bw
-        downtime = overheads.downtime_floor_s
-        return Outcome(True, overheads.setup_s + transfer + downtime, transfer, data + _page_bytes(rest),
-                       downtime, 2, 0.0, postcopy=True, why="post-copy after the first pass")
-    q = 0.0                 # working-set bytes waiting in the bitmap
-    since = t               # time since the last sync
-    syncs = 1               # the setup sync
+    nz = mem.nonzero_bytes
+    q = min(ws, nz)
+    st = max(nz - q, 0.0)
+    z = max(mem.ram_bytes - nz, 0.0)
+    zero_wire = ZERO_PAGE_COST / PAGE
+    t = data = 0.0
+    since = 0.0             # time since the last sync (setup synced at t = 0)
+    syncs = 1
     throttle = 0.0
     high = 0
-    period_start, period_dirty, period_sent = 0.0, 0.0, data
+    period_start, period_dirty, period_sent = 0.0, 0.0, 0.0
     last_after = None
     stable = 0
+    first = True
+
+    def send(frac):
+        nonlocal z, st, q, t, since, data, period_sent
+        wire = _page_bytes(frac * (st + q)) + frac * z * zero_wire
+        z, st, q = z * (1 - frac), st * (1 - frac), q * (1 - frac)
+        dt = wire / bw
+        t += dt
+        since += dt
+        data += wire
+        period_sent += wire
+
     while True:
-        if q < thr:                                        # pending < threshold: sync
+        pending = z + st + q
+        if pending < thr:                                  # pending < threshold: sync
+            if first and opts.postcopy_after_precopy:
+                # post-copy after the first pass: the VM moves, the rest is pulled/pushed at bw
+                rest = st + q + ws * (1 - (q / ws if ws else 0)) * dirty.fresh_fraction(since)
+                transfer = t + _page_bytes(rest) / bw
+                downtime = overheads.downtime_floor_s
+                return Outcome(True, overheads.setup_s + transfer + downtime, transfer,
+                               data + _page_bytes(rest), downtime, syncs + 1, 0.0, postcopy=True,
+                               why="post-copy after the first pass")
+            first = False
             scale = 1.0 - throttle
-            fresh = dirty.fresh_fraction(since, scale)
-            new = (ws - q) * fresh if not math.isinf(ws) else dirty.distinct(since, scale)
+            if math.isinf(ws):
+                new = dirty.distinct(since, scale)
+            else:
+                new = (ws - q) * dirty.fresh_fraction(since, scale)
             q += new
             syncs += 1
             since = 0.0
@@ -224,17 +253,19 @@ def simulate(dirty: DirtyModel, mem: GuestMemory, link: Link, opts: Options = Op
                         throttle = (opts.throttle_initial if throttle == 0 else
                                     min(throttle + opts.throttle_increment, opts.throttle_max))
                 period_start, period_dirty, period_sent = t, 0.0, 0.0
-            if q < thr:
-                downtime = overheads.downtime_floor_s + _page_bytes(q) / link.link_bps
-                data += _page_bytes(q)
-                return Outcome(True, overheads.setup_s + t + downtime, t, data, downtime, syncs, q,
-                               throttle)
+            pending = z + st + q
+            if pending < thr:
+                final = st + q
+                downtime = overheads.downtime_floor_s + _page_bytes(final) / link.link_bps
+                data += _page_bytes(final) + z * zero_wire
+                return Outcome(True, overheads.setup_s + t + downtime, t, data, downtime, syncs,
+                               final, throttle)
             # a fixed point above the threshold, with the throttle at its last value: never
-            if last_after is not None and abs(q - last_after) <= 1e-9 * max(q, 1.0):
+            if last_after is not None and abs(pending - last_after) <= 1e-9 * max(pending, 1.0):
                 stable += 1
             else:
                 stable = 0
-            last_after = q
+            last_after = pending
             throttle_done = (not opts.auto_converge) or throttle >= opts.throttle_max
             if stable >= 3 and throttle_done:
                 return Outcome(False, overheads.setup_s + t, t, data, None, syncs, q, throttle,
@@ -242,17 +273,17 @@ def simulate(dirty: DirtyModel, mem: GuestMemory, link: Link, opts: Options = Op
         if t > max_time_s:
             return Outcome(False, overheads.setup_s + t, t, data, None, syncs, q, throttle,
                            why=f"still not below the threshold after {max_time_s:.0f} s")
-        if q >= thr + chunk:          # no sync happens until the bitmap is below the threshold
-            n = math.floor((q - thr) / chunk) + 1
-            send = n * chunk
+        wire_all = _page_bytes(st + q) + z * zero_wire
+        if pending >= thr:
+            # no sync until pending drops below the threshold: send down to just below it, in
+            # whole chunks (each chunk is checked), at least one chunk
+            need = (pending - thr) / pending + 1e-9
+            frac = need
+            if chunk < wire_all * need:
+                frac = min(math.ceil(wire_all * need / chunk) * chunk / wire_all, 1.0)
         else:
-            send = min(q, chunk)
-        q -= send
-        dt = _page_bytes(send) / bw
-        t += dt
-        since += dt
-        data += _page_bytes(send)
-        period_sent += _page_bytes(send)
+            frac = min(chunk / wire_all, 1.0) if wire_all > 0 else 1.0
+        send(frac)
 
 
 # ---------------------------------------------------------------------------------------------

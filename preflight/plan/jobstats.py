@@ -122,9 +122,11 @@ class Calibration:
     canary_nonzero: float
 
 
-def calibration_from_canary(stats: JobStats, downtime_limit_s: float = 0.3) -> Calibration:
+def calibration_from_canary(stats: JobStats, leftover_nonzero_bytes: float = 0.0) -> Calibration:
     """A canary migration of the pair (uncapped, an idle guest whose RAM is mostly non-zero pages
-    it wrote once) -> link throughput and the fixed parts of elapsed time and downtime."""
+    it wrote once) -> link throughput and the fixed parts of elapsed time and downtime.
+    ``leftover_nonzero_bytes``: non-zero bytes the canary still had to send when it stopped (0
+    when its downtime limit is small enough that the tail it stops in holds only zero pages)."""
     if not stats.completed:
         raise JobStatsError("the canary's job statistics are not of a completed migration")
     need = ("time_elapsed_ms", "downtime_ms", "data_processed", "memory_bps")
@@ -133,8 +135,8 @@ def calibration_from_canary(stats: JobStats, downtime_limit_s: float = 0.3) -> C
         raise JobStatsError(f"canary job statistics lack {', '.join(missing)}")
     link = float(stats.memory_bps)
     transfer = stats.data_processed / link
-    downtime = stats.downtime_ms / 1000.0
-    setup = max(stats.time_elapsed_ms / 1000.0 - transfer - downtime, 0.0)
+    downtime = max(stats.downtime_ms / 1000.0 - leftover_nonzero_bytes / link, 0.0)
+    setup = max(stats.time_elapsed_ms / 1000.0 - transfer - stats.downtime_ms / 1000.0, 0.0)
     return Calibration(link, Overheads(setup_s=setup, downtime_floor_s=downtime, measured=True),
                        nonzero_from_job(stats) or 0.0)
 

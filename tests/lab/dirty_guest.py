@@ -86,12 +86,13 @@ def domain_xml(name: str, ws_mib: int, pps: int, domain_type: str,
 """
 
 
-def start(host: str, name: str, ws_mib: int, pps: int, domain_type: str | None = None) -> None:
+def start(host: str, name: str, ws_mib: int, pps: int, domain_type: str | None = None,
+          memory_mib: int = MEMORY_MIB) -> None:
     build_kernel()
     domain_type = domain_type or L.kvm_domain_type()
     log = serial_log(name)
     log.unlink(missing_ok=True)
-    xml = L.write(guest_dir() / f"{name}.xml", domain_xml(name, ws_mib, pps, domain_type))
+    xml = L.write(guest_dir() / f"{name}.xml", domain_xml(name, ws_mib, pps, domain_type, memory_mib))
     L.ssh(host, f"virsh -q create {xml} >/dev/null")
     banner = f"dirty-guest ws={ws_mib} pps={pps}"
     L.wait_for(f"{name} banner on its serial log",
