@@ -51,9 +51,11 @@ The model (fluid, deterministic):
   the layout of non-zero pages is not known beforehand).  Then the loop above with chunk =
   ``min(cap * 0.1, link * 0.05)`` (``link * 0.05`` uncapped).  Completion when the bitmap after a
   sync is below ``B * downtime_limit``; what it holds then goes in the downtime.
-* Predicted downtime = fixed part (device state, stop/resume, libvirt's Finish round trips: measured
-  on a canary migration of the pair, ``Overheads.downtime_floor_s``) + remaining bytes / LINK
-  throughput (the last burst is not rate limited).
+* Predicted downtime (what libvirt reports: QEMU's, measured on the source from the stop to the last
+  byte written into the socket) = fixed part (stop, final sync, device state: measured on a capped
+  canary migration of the pair, ``Overheads.downtime_floor_s``) + the remaining bytes at the LINK's
+  throughput (the last burst is not rate limited), less what the empty TCP send buffer absorbs when
+  the migration was capped (``Link.send_buffer``).
 * Predicted total time (libvirt's "Time elapsed") = fixed setup part (destination QEMU start,
   libvirt phases: the canary's elapsed minus its transfer and downtime) + transfer + downtime.
 * Not converging: the bitmap after each sync tends to a fixed point above the threshold (or the
@@ -124,12 +126,30 @@ class GuestMemory:
             raise ValueError("nonzero_bytes must be within 0..ram_bytes")
 
 
+SEND_BUFFER = 4 * MiB        # Linux net.ipv4.tcp_wmem max default (4194304)
+
+
 @dataclass(frozen=True)
 class Link:
     """``cap_bps``: QEMU max-bandwidth (libvirt --bandwidth), None = uncapped.  ``link_bps``: the real
-    throughput of the migration path (probe, canary job statistics, or configured)."""
+    throughput of the migration path (probe, canary job statistics, or configured).
+    ``send_buffer``: the source's TCP send buffer (tcp_wmem max).  QEMU's downtime ends when the last
+    byte is written into the socket: with a cap below the link the buffer is empty when the VM stops
+    and the first ``send_buffer`` bytes of the final burst cost no downtime; uncapped, it is full."""
     link_bps: float
     cap_bps: Optional[float] = None
+    send_buffer: float = SEND_BUFFER
+
+    @property
+    def capped(self) -> bool:
+        return bool(self.cap_bps) and self.cap_bps < self.link_bps
+
+    def burst_s(self, payload: float) -> float:
+        """Downtime spent sending ``payload`` bytes of pages once the VM is stopped."""
+        wire = _page_bytes(payload)
+        if self.capped:
+            wire = max(wire - self.send_buffer, 0.0)
+        return wire / self.link_bps
 
     @property
     def bandwidth(self) -> float:
@@ -256,7 +276,7 @@ def simulate(dirty: DirtyModel, mem: GuestMemory, link: Link, opts: Options = Op
             pending = z + st + q
             if pending < thr:
                 final = st + q
-                downtime = overheads.downtime_floor_s + _page_bytes(final) / link.link_bps
+                downtime = overheads.downtime_floor_s + link.burst_s(final)
                 data += _page_bytes(final) + z * zero_wire
                 return Outcome(True, overheads.setup_s + t + downtime, t, data, downtime, syncs,
                                final, throttle)
@@ -274,15 +294,15 @@ def simulate(dirty: DirtyModel, mem: GuestMemory, link: Link, opts: Options = Op
             return Outcome(False, overheads.setup_s + t, t, data, None, syncs, q, throttle,
                            why=f"still not below the threshold after {max_time_s:.0f} s")
         wire_all = _page_bytes(st + q) + z * zero_wire
-        if pending >= thr:
-            # no sync until pending drops below the threshold: send down to just below it, in
-            # whole chunks (each chunk is checked), at least one chunk
-            need = (pending - thr) / pending + 1e-9
-            frac = need
-            if chunk < wire_all * need:
-                frac = min(math.ceil(wire_all * need / chunk) * chunk / wire_all, 1.0)
+        if wire_all <= 0:
+            frac = 1.0
+        elif pending >= thr:
+            # no sync until pending drops below the threshold: whole chunks (QEMU checks between
+            # chunks) until it is below, at least one
+            need = (pending - thr) / pending + 1e-12
+            frac = min(max(math.ceil(wire_all * need / chunk), 1) * chunk / wire_all, 1.0)
         else:
-            frac = min(chunk / wire_all, 1.0) if wire_all > 0 else 1.0
+            frac = min(chunk / wire_all, 1.0)
         send(frac)
 
 

@@ -122,23 +122,41 @@ class Calibration:
     canary_nonzero: float
 
 
-def calibration_from_canary(stats: JobStats, leftover_nonzero_bytes: float = 0.0) -> Calibration:
-    """A canary migration of the pair (uncapped, an idle guest whose RAM is mostly non-zero pages
-    it wrote once) -> link throughput and the fixed parts of elapsed time and downtime.
-    ``leftover_nonzero_bytes``: non-zero bytes the canary still had to send when it stopped (0
-    when its downtime limit is small enough that the tail it stops in holds only zero pages)."""
-    if not stats.completed:
-        raise JobStatsError("the canary's job statistics are not of a completed migration")
-    need = ("time_elapsed_ms", "downtime_ms", "data_processed", "memory_bps")
-    missing = [n for n in need if getattr(stats, n) in (None, 0)]
-    if missing:
-        raise JobStatsError(f"canary job statistics lack {', '.join(missing)}")
-    link = float(stats.memory_bps)
-    transfer = stats.data_processed / link
-    downtime = max(stats.downtime_ms / 1000.0 - leftover_nonzero_bytes / link, 0.0)
-    setup = max(stats.time_elapsed_ms / 1000.0 - transfer - stats.downtime_ms / 1000.0, 0.0)
+def _median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def calibration_from_canary(uncapped: list, capped: list = (), cap_bps: Optional[float] = None
+                            ) -> Calibration:
+    """Canary migrations of the pair (an idle guest whose RAM is mostly non-zero pages it wrote
+    once, a small downtime limit so that it stops with little left) -> the link's throughput
+    (median ``memory_bps`` of the UNCAPPED runs) and the fixed parts (``Overheads``): from the runs
+    CAPPED at ``cap_bps`` (below the link: the socket is idle when the VM stops, and the transfer
+    time is data / cap), the median downtime and the median elapsed - transfer - downtime.  With
+    no capped run, the uncapped ones give both (their downtime then includes draining a full send
+    buffer: an overestimate).  Several runs, because one is noisy on a busy host."""
+    runs = [s for s in list(uncapped) + list(capped)]
+    if not uncapped:
+        raise JobStatsError("no uncapped canary run: the link throughput is unknown")
+    for st in runs:
+        if not st.completed:
+            raise JobStatsError("a canary's job statistics are not of a completed migration")
+        missing = [n for n in ("time_elapsed_ms", "downtime_ms", "data_processed", "memory_bps")
+                   if getattr(st, n) in (None, 0)]
+        if missing:
+            raise JobStatsError(f"canary job statistics lack {', '.join(missing)}")
+    if capped and not cap_bps:
+        raise JobStatsError("capped canary runs need their cap")
+    link = _median([float(st.memory_bps) for st in uncapped])
+    fixed = list(capped) or list(uncapped)
+    rate = cap_bps if capped else None
+    downtime = _median([st.downtime_ms / 1000.0 for st in fixed])
+    setup = _median([max(st.time_elapsed_ms / 1000.0 - st.data_processed / (rate or st.memory_bps)
+                         - st.downtime_ms / 1000.0, 0.0) for st in fixed])
     return Calibration(link, Overheads(setup_s=setup, downtime_floor_s=downtime, measured=True),
-                       nonzero_from_job(stats) or 0.0)
+                       nonzero_from_job(uncapped[0]) or 0.0)
 
 
 def link_for(calibration: Calibration, cap_bps: Optional[float]) -> Link:

@@ -8,7 +8,7 @@ benchmark create it; it is never one of the guests every oracle run migrates.
 - build_kernel(): `as`/`ld` (binutils) into the lab state dir, once per source version; lab.up()
   calls it, the test calls it again (a no-op when the binary is current).  Never committed.
 - start(host, name, ws_mib, pps): a transient domain (`virsh create`) on `host`; returns once the
-  kernel has printed its banner on the serial log (SeaBIOS under this machine's KVM takes ~5 s).
+  kernel has printed its banner and "ready" on the serial log (SeaBIOS here takes ~5 s).
 - destroy(name): wherever it runs.
 """
 
@@ -95,9 +95,12 @@ def start(host: str, name: str, ws_mib: int, pps: int, domain_type: str | None =
     xml = L.write(guest_dir() / f"{name}.xml", domain_xml(name, ws_mib, pps, domain_type, memory_mib))
     L.ssh(host, f"virsh -q create {xml} >/dev/null")
     banner = f"dirty-guest ws={ws_mib} pps={pps}"
-    L.wait_for(f"{name} banner on its serial log",
-               lambda: log.exists() and banner in log.read_text(errors="replace"), BOOT_TIMEOUT, 0.2)
-    time.sleep(0.5)   # the prefill of the working set is done well within this
+    # the banner with these values (a clamped working set would print less), then "ready": the
+    # working set has been written once and the paced writes start
+    L.wait_for(f"{name} ready on its serial log",
+               lambda: log.exists() and f"{banner} " in (text := log.read_text(errors="replace"))
+               and "ready" in text.split(banner, 1)[1], BOOT_TIMEOUT, 0.2)
+    time.sleep(0.3)
 
 
 def destroy(name: str) -> None:

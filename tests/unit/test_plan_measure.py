@@ -107,12 +107,22 @@ def test_canary_calibration_and_nonzero_ram():
     assert st.completed
     # 512 MiB guest, 64 MiB written: all pages minus the 114701 zero pages
     assert math.isclose(J.nonzero_from_job(st), (131202 - 114701) * 4096, rel_tol=1e-4)
-    cal = J.calibration_from_canary(st)
+    cal = J.calibration_from_canary([st])
     assert cal.link_bps == 450163464
     assert math.isclose(cal.overheads.downtime_floor_s, 0.046)
     transfer = 68760736 / 450163464
     assert math.isclose(cal.overheads.setup_s, 0.600 - transfer - 0.046, rel_tol=1e-6)
     assert cal.overheads.measured
+    # capped runs give the fixed parts: transfer = data / cap
+    capped = J.JobStats.from_dict(dict(J.parse_virsh_domjobinfo(
+        (FIX / "domjobinfo-completed-rawstats.canary.lab-hv2.txt").read_text()), time_elapsed=2000,
+        downtime=20))
+    cal2 = J.calibration_from_canary([st], [capped, capped, capped], cap_bps=64 * M)
+    assert cal2.link_bps == 450163464
+    assert math.isclose(cal2.overheads.downtime_floor_s, 0.020)
+    assert math.isclose(cal2.overheads.setup_s, 2.0 - 68760736 / (64 * M) - 0.020, rel_tol=1e-6)
+    with pytest.raises(J.JobStatsError, match="cap"):
+        J.calibration_from_canary([st], [capped])
 
 
 def test_a_running_job_is_no_canary():
@@ -120,7 +130,7 @@ def test_a_running_job_is_no_canary():
         (FIX / "domjobinfo-unbounded.during-migration.lab-hv1.txt").read_text()))
     assert st.type == 2 and st.downtime_ms == 500     # "Expected downtime" while running
     with pytest.raises(J.JobStatsError, match="completed"):
-        J.calibration_from_canary(st)
+        J.calibration_from_canary([st])
 
 
 def test_dirty_rate_from_job_stats_is_one_window_fail_closed():

@@ -18,7 +18,8 @@
  * changes each time: QEMU's page-sampling dirty-rate mode compares page hashes.
  * After a long stall (host busy, vCPU throttled) it catches up at most 200 ticks' worth.
  * Interrupt handlers never `iret` (see isr_timer).
- * One line goes to COM1 at boot ("dirty-guest ws=.. pps=.. base=.."), for debugging.
+ * COM1 gets "dirty-guest ws=.. pps=.. base=.." at boot (the values in force, after clamping) and
+ * "ready" once the working set has been written (touching 256 MiB for the first time takes seconds).
  *
  * Build (binutils only): as --32 -o dirty.o dirty.S && ld -m elf_i386 -N -Ttext=0x100000
  *   -e _start -o dirty.elf dirty.o   (tests/lab/dirty_guest.py does this into the lab state dir)
@@ -59,6 +60,8 @@ reload_segments:
         call    setup_pic_pit
 
         call    prefill
+        mov     $msg_ready, %esi               /* the working set is written: dirtying starts */
+        call    puts
 
 main_loop:
         sti                                /* the shadow of sti covers hlt: a tick wakes hlt */
@@ -376,6 +379,7 @@ msg_head: .asciz "dirty-guest ws="
 msg_pps:  .asciz " pps="
 msg_base: .asciz " base="
 msg_nl:   .asciz "\n"
+msg_ready: .asciz "ready\n"
 
         .bss
         .align 16
