@@ -31,7 +31,8 @@ def reforecast(calib: dict, cell: dict) -> dict:
     ram = 512 * F.MiB
     dr = dirtyrate.fit(samples, ram)
     mem = F.GuestMemory(ram, cell["predicted"]["nonzero_bytes"])
-    link = F.Link(calib["link_bps"], cell["cap_mib"] * F.MiB if cell["cap_mib"] else None)
+    link = F.Link(calib["link_bps"], cell["cap_mib"] * F.MiB if cell["cap_mib"] else None,
+                  burst_bps=calib.get("burst_bps") or None)
     ov = F.Overheads(calib["setup_s"], calib["downtime_floor_s"], True)
     fc = F.forecast(dr, mem, link, F.Options(cell["downtime_ms"] / 1000), ov, max_time_s=600,
                     remedies=False)
@@ -65,7 +66,8 @@ def main(argv=None) -> int:
             with open(args.save, "w") as f:
                 json.dump(rec, f, indent=1)
     cal = rec["calib"]
-    print(f"canary: link {cal['link_bps'] / F.MiB:.0f} MiB/s, fixed setup {cal['setup_s']:.2f} s, "
+    print(f"canary: link {cal['link_bps'] / F.MiB:.0f} MiB/s, probe {cal.get('burst_bps', 0) / F.MiB:.0f} "
+          f"MiB/s, fixed setup {cal['setup_s']:.2f} s, "
           f"downtime floor {cal['downtime_floor_s'] * 1000:.0f} ms")
     hdr = (f"{'WS':>4} {'pps':>6} {'cap':>4} {'dl':>5} | {'forecast':<17} {'real':<9} | {'t_pred':>6} "
            f"{'t_real':>6} {'err':>6} | {'dt_pred':>7} {'dt_real':>7} {'err':>6} | {'MiB_pred':>8} "

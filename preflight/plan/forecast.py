@@ -53,9 +53,10 @@ The model (fluid, deterministic):
   sync is below ``B * downtime_limit``; what it holds then goes in the downtime.
 * Predicted downtime (what libvirt reports: QEMU's, measured on the source from the stop to the last
   byte written into the socket) = fixed part (stop, final sync, device state: measured on a capped
-  canary migration of the pair, ``Overheads.downtime_floor_s``) + the remaining bytes at the LINK's
-  throughput (the last burst is not rate limited), less what the empty TCP send buffer absorbs when
-  the migration was capped (``Link.send_buffer``).
+  canary migration of the pair, ``Overheads.downtime_floor_s``) + the remaining bytes at the link's
+  RAW throughput (``Link.burst_bps``, a TCP probe: the last burst is not rate limited and resends
+  pages the destination already holds), less what the empty TCP send buffer absorbs when the
+  migration was capped (``Link.send_buffer``).
 * Predicted total time (libvirt's "Time elapsed") = fixed setup part (destination QEMU start,
   libvirt phases: the canary's elapsed minus its transfer and downtime) + transfer + downtime.
 * Not converging: the bitmap after each sync tends to a fixed point above the threshold (or the
@@ -133,12 +134,16 @@ SEND_BUFFER = 4 * MiB        # Linux net.ipv4.tcp_wmem max default (4194304)
 class Link:
     """``cap_bps``: QEMU max-bandwidth (libvirt --bandwidth), None = uncapped.  ``link_bps``: the real
     throughput of the migration path (probe, canary job statistics, or configured).
+    ``burst_bps``: the path's raw TCP throughput (probe.py): the final burst resends pages the
+    destination already holds, with the rate limit off, faster than a first pass averages (whose
+    pages the destination must first allocate); None = ``link_bps``.
     ``send_buffer``: the source's TCP send buffer (tcp_wmem max).  QEMU's downtime ends when the last
     byte is written into the socket: with a cap below the link the buffer is empty when the VM stops
     and the first ``send_buffer`` bytes of the final burst cost no downtime; uncapped, it is full."""
     link_bps: float
     cap_bps: Optional[float] = None
     send_buffer: float = SEND_BUFFER
+    burst_bps: Optional[float] = None     # raw throughput for the final burst (probe.py); None: link_bps
 
     @property
     def capped(self) -> bool:
@@ -149,7 +154,7 @@ class Link:
         wire = _page_bytes(payload)
         if self.capped:
             wire = max(wire - self.send_buffer, 0.0)
-        return wire / self.link_bps
+        return wire / (self.burst_bps or self.link_bps)
 
     @property
     def bandwidth(self) -> float:
@@ -278,7 +283,8 @@ def simulate(dirty: DirtyModel, mem: GuestMemory, link: Link, opts: Options = Op
                 final = st + q
                 downtime = overheads.downtime_floor_s + link.burst_s(final)
                 data += _page_bytes(final) + z * zero_wire
-                return Outcome(True, overheads.setup_s + t + downtime, t, data, downtime, syncs,
+                # + the last sync ram_save_complete does with the VM stopped (memory_iteration)
+                return Outcome(True, overheads.setup_s + t + downtime, t, data, downtime, syncs + 1,
                                final, throttle)
             # a fixed point above the threshold, with the throttle at its last value: never
             if last_after is not None and abs(pending - last_after) <= 1e-9 * max(pending, 1.0):
@@ -426,8 +432,11 @@ def find_remedies(dirty: DirtyRange, mem: GuestMemory, link: Link, opts: Options
     dl = _bisect_min(lambda d: conv(replace(opts, downtime_limit_s=d)) is not None,
                      opts.downtime_limit_s, 60.0)
     if dl is not None:
-        out.append(Remedy("downtime", f"virsh migrate-setmaxdowntime {dl * 1000:.0f} (ms) or more",
-                          dl, conv(replace(opts, downtime_limit_s=dl))))
+        o = conv(replace(opts, downtime_limit_s=dl))
+        out.append(Remedy("downtime", f"virsh migrate-setmaxdowntime {dl * 1000:.0f} (ms) or more (the "
+                          f"limit is judged at the capped rate; the predicted pause is ~"
+                          f"{o.downtime_s * 1000:.0f} ms, the last burst going at the link's speed)",
+                          dl, o))
     top = max(link.link_bps, link.bandwidth) * 1000
 
     def with_bw(b):

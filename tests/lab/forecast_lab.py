@@ -7,6 +7,7 @@ Inputs, all measured before each migration (nothing fitted to the migrations' ou
   uncapped for the throughput, capped for the fixed parts, from their job statistics;
 - non-zero RAM: the guest's RSS (dommemstat) minus what the canary's QEMU holds beyond its
   non-zero guest pages (same QEMU, same devices);
+- the link's raw throughput (for the final burst): preflight.plan.probe between the pair;
 - dirty behaviour: preflight.plan.dirtyrate.measure() over 1 s and 2 s windows (dirty-bitmap under
   KVM, page sampling under TCG), run ON the source host through the libvirt python binding.
 
@@ -110,6 +111,33 @@ class Calib:
     rss_overhead: float
     canary: list          # the canary runs' job statistics (parsed), uncapped first
     canary_text: list = field(default_factory=list)
+    burst_bps: float = 0.0    # raw TCP throughput src -> dst (preflight.plan.probe), median
+    probes: list = field(default_factory=list)
+
+
+PROBE_PORT = 49400        # outside libvirt's migration range 49152-49215
+
+
+def probe_link(src: str = SRC, dst: str = DST, runs: int = 3, nbytes: int = 256 << 20) -> list:
+    """preflight.plan.probe between the pair, receiver on dst, sender on src (bounded: 256 MiB,
+    20 s); returns the receiver's bytes/s of each run."""
+    py = f"PYTHONPATH={REPO} {sys.executable} -m preflight.plan.probe"
+    out = []
+    for _ in range(runs):
+        rx = subprocess.Popen(["ssh", "-F", str(L.LAB_DIR / "ssh_config"), "-o", "BatchMode=yes", dst,
+                               f"{py} serve {L.address(dst)} {PROBE_PORT} --timeout 20"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              stdin=subprocess.DEVNULL)
+        L.wait_for("probe receiver", lambda: L.ssh(dst, f"ss -Hltn 'sport = :{PROBE_PORT}'",
+                                                   check=False).stdout.strip(), 15, 0.1)
+        L.ssh(src, f"{py} send {L.address(dst)} {PROBE_PORT} --bytes {nbytes} --timeout 20", timeout=40)
+        got, err = rx.communicate(timeout=40)
+        if rx.returncode != 0:
+            raise L.LabError(f"probe receiver failed: {err}")
+        n, secs = got.split()
+        from preflight.plan.probe import throughput
+        out.append(throughput(int(n), float(secs)))
+    return out
 
 
 CANARY_CAP_MIB = 64
@@ -139,9 +167,10 @@ def calibrate(src: str = SRC, dst: str = DST, runs=CANARY_RUNS) -> Calib:
     finally:
         G.destroy(name)
     cal = jobstats.calibration_from_canary(uncapped, capped, CANARY_CAP_MIB * F.MiB)
+    probes = probe_link(src, dst)
     return Calib(cal.link_bps, cal.overheads.setup_s, cal.overheads.downtime_floor_s,
                  max(rss - cal.canary_nonzero, 0.0),
-                 [asdict(x) for x in uncapped + capped], texts)
+                 [asdict(x) for x in uncapped + capped], texts, sorted(probes)[len(probes) // 2], probes)
 
 
 @dataclass
@@ -161,7 +190,8 @@ def run_grid(guests=GUESTS, settings=SETTINGS, mode: str | None = None, calib: C
              log=print) -> tuple:
     mode = mode or ("dirty-bitmap" if L.kvm_domain_type() == "kvm" else "page-sampling")
     calib = calib or calibrate()
-    log(f"canary: link {calib.link_bps / F.MiB:.0f} MiB/s, setup {calib.setup_s:.2f} s, downtime floor "
+    log(f"canary: link {calib.link_bps / F.MiB:.0f} MiB/s (probe {calib.burst_bps / F.MiB:.0f} MiB/s), "
+        f"setup {calib.setup_s:.2f} s, downtime floor "
         f"{calib.downtime_floor_s * 1000:.0f} ms, rss overhead {calib.rss_overhead / F.MiB:.0f} MiB")
     cells = []
     name = "vm-fc-dirty"
@@ -176,7 +206,8 @@ def run_grid(guests=GUESTS, settings=SETTINGS, mode: str | None = None, calib: C
             nonzero = min(max(rss_bytes(here, name) - calib.rss_overhead, 0.0), ram)
             mem = F.GuestMemory(ram, nonzero)
             for cap, dl in settings:
-                link = F.Link(link_bps=calib.link_bps, cap_bps=cap * F.MiB if cap else None)
+                link = F.Link(link_bps=calib.link_bps, cap_bps=cap * F.MiB if cap else None,
+                              burst_bps=calib.burst_bps or None)
                 ov = F.Overheads(calib.setup_s, calib.downtime_floor_s, measured=True)
                 fc = F.forecast(drange, mem, link, F.Options(downtime_limit_s=dl / 1000), ov,
                                 max_time_s=600)
@@ -192,7 +223,8 @@ def run_grid(guests=GUESTS, settings=SETTINGS, mode: str | None = None, calib: C
                             asdict(real), drange.saturated, [s.__dict__ for s in samples])
                 cells.append(cell)
                 log(f"ws={ws:>3} MiB pps={pps:>5} cap={cap} MiB/s dl={dl} ms: forecast {fc.verdict}"
-                    f" ({c.total_time_s:.1f} s), real {'completed' if real.ok else 'aborted' if real.aborted else 'FAILED'}"
+                    f" ({c.total_time_s:.1f} s), real "
+                    f"{'completed' if real.ok else 'aborted' if real.aborted else 'FAILED'}"
                     f" ({real.wall_s:.1f} s) {'' if real.ok or real.aborted else real.message}")
                 if real.ok:
                     here, there = there, here
