@@ -801,6 +801,10 @@ def up() -> LabInfo:
     (LAB_DIR / MARKER).write_text("made by tests/lab/lab.py; removed by its down()\n")
 
     t = time.monotonic()
+    # the forecast's dirty-memory guest kernel (tests/lab/dirty_guest.py): built once per bring-up,
+    # started only by the forecast's own test and benchmark
+    from tests.lab import dirty_guest
+    dirty_guest.build_kernel()
     write_ssh_material()
     write_inventory()
     for host in HOSTS:
