@@ -146,8 +146,10 @@ CAUSES = {
     "firewall_one_source": _causes(_same("firewall_one_source", {"firewall.migration_ports"}),
                                    blocks_local_to=(L.FIREWALL_ONE_SOURCE[1],)),
     # stricter by design: the real migration succeeds on the same silicon (see lab.STRICTER_BY_DESIGN)
+    # vm-local is host-model too: towards the CPU-fault host it is blocked twice (storage, and by design CPU)
     "cpu_feature_missing": _causes({pair: set(checks)
-                                    for pair, checks in L.STRICTER_BY_DESIGN["cpu_feature_missing"].items()}),
+                                    for pair, checks in L.STRICTER_BY_DESIGN["cpu_feature_missing"].items()}
+                                   | {("vm-local", "hv1", L.CPU_FAULT_HOST): {"cpu.compatible"}}),
 }
 
 
