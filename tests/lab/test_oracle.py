@@ -70,5 +70,6 @@ def test_success_scenario(lab, scenario, oracle_runs, name):
     for pair in L.EXPECTED_SUCCESSES[name]:
         ok, msg = results[pair]
         assert ok, (pair, msg)
-    assert_clean_outcomes(results)
+    # a scenario can be in both tables (firewall_one_source: one source fails, the others migrate)
+    assert_clean_outcomes(results, except_pairs=L.EXPECTED_FAILURES.get(name, {}))
     assert L.where_running() == lab.guests
