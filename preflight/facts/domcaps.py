@@ -24,7 +24,7 @@ class DeviceCaps:
     """One child of <devices> (disk, video, tpm, ...): supported, and its enums by name."""
 
     supported: bool
-    enums: dict = field(default_factory=dict)     # name -> tuple of values
+    enums: dict = field(default_factory=dict)  # name -> tuple of values
 
     def values(self, enum: str) -> Optional[tuple]:
         """The values of one enum, or None when libvirt did not list that enum at all."""
@@ -34,10 +34,10 @@ class DeviceCaps:
 @dataclass(frozen=True)
 class CpuModel:
     name: str
-    usable: Optional[bool]            # None: libvirt said 'unknown'
+    usable: Optional[bool]  # None: libvirt said 'unknown'
     vendor: Optional[str] = None
     canonical: Optional[str] = None
-    blockers: tuple = ()              # features the host lacks for this model (libvirt >= 4.x)
+    blockers: tuple = ()  # features the host lacks for this model (libvirt >= 4.x)
 
 
 @dataclass(frozen=True)
@@ -47,24 +47,24 @@ class HostModel:
     supported: bool
     model: Optional[str] = None
     vendor: Optional[str] = None
-    required: tuple = ()              # features with policy require
-    disabled: tuple = ()              # features with policy disable
+    required: tuple = ()  # features with policy require
+    disabled: tuple = ()  # features with policy disable
 
 
 @dataclass(frozen=True)
 class DomainCaps:
-    emulator: Optional[str]           # <path>
-    domain: Optional[str]             # kvm, qemu, ...
-    machine: Optional[str]            # the canonical machine type answered (pc-q35-7.2)
+    emulator: Optional[str]  # <path>
+    domain: Optional[str]  # kvm, qemu, ...
+    machine: Optional[str]  # the canonical machine type answered (pc-q35-7.2)
     arch: Optional[str]
     vcpu_max: Optional[int] = None
     host_passthrough: Optional[bool] = None
     maximum: Optional[bool] = None
     host_model: Optional[HostModel] = None
-    custom_models: tuple = ()         # tuple[CpuModel]
-    devices: dict = field(default_factory=dict)    # name -> DeviceCaps
-    features: dict = field(default_factory=dict)   # name -> supported (bool)
-    firmware: tuple = ()              # <os><enum name='firmware'> values (bios, efi)
+    custom_models: tuple = ()  # tuple[CpuModel]
+    devices: dict = field(default_factory=dict)  # name -> DeviceCaps
+    features: dict = field(default_factory=dict)  # name -> supported (bool)
+    firmware: tuple = ()  # <os><enum name='firmware'> values (bios, efi)
 
     def device(self, name: str) -> Optional[DeviceCaps]:
         return self.devices.get(name)
@@ -92,8 +92,11 @@ def _int(text) -> Optional[int]:
 
 
 def _enums(elem) -> dict:
-    return {e.get("name"): tuple((v.text or "").strip() for v in e.findall("value"))
-            for e in elem.findall("enum") if e.get("name")}
+    return {
+        e.get("name"): tuple((v.text or "").strip() for v in e.findall("value"))
+        for e in elem.findall("enum")
+        if e.get("name")
+    }
 
 
 def _host_model(mode) -> HostModel:
@@ -103,21 +106,34 @@ def _host_model(mode) -> HostModel:
         supported=_yes(mode.get("supported")) is True,
         model=(model.text or "").strip() or None if model is not None else None,
         vendor=text_of(mode, "vendor"),
-        required=tuple(sorted(f.get("name") for f in feats if f.get("policy") == "require" and f.get("name"))),
-        disabled=tuple(sorted(f.get("name") for f in feats if f.get("policy") == "disable" and f.get("name"))),
+        required=tuple(
+            sorted(f.get("name") for f in feats if f.get("policy") == "require" and f.get("name"))
+        ),
+        disabled=tuple(
+            sorted(f.get("name") for f in feats if f.get("policy") == "disable" and f.get("name"))
+        ),
     )
 
 
 def _custom_models(mode) -> tuple:
-    blockers = {b.get("model"): tuple(sorted(f.get("name") for f in b.findall("feature") if f.get("name")))
-                for b in mode.findall("blockers")}
+    blockers = {
+        b.get("model"): tuple(sorted(f.get("name") for f in b.findall("feature") if f.get("name")))
+        for b in mode.findall("blockers")
+    }
     out = []
     for m in mode.findall("model"):
         name = (m.text or "").strip()
         if not name:
             continue
-        out.append(CpuModel(name=name, usable=_yes(m.get("usable")), vendor=m.get("vendor"),
-                            canonical=m.get("canonical"), blockers=blockers.get(name, ())))
+        out.append(
+            CpuModel(
+                name=name,
+                usable=_yes(m.get("usable")),
+                vendor=m.get("vendor"),
+                canonical=m.get("canonical"),
+                blockers=blockers.get(name, ()),
+            )
+        )
     return tuple(out)
 
 
@@ -134,16 +150,24 @@ def parse_domcaps(xml: str) -> DomainCaps:
     features = root.find("features")
     fw = root.find("os/enum[@name='firmware']")
     return DomainCaps(
-        emulator=text_of(root, "path"), domain=text_of(root, "domain"), machine=text_of(root, "machine"),
+        emulator=text_of(root, "path"),
+        domain=text_of(root, "domain"),
+        machine=text_of(root, "machine"),
         arch=text_of(root, "arch"),
         vcpu_max=_int(vcpu.get("max")) if vcpu is not None else None,
         host_passthrough=_yes(hp.get("supported")) if hp is not None else None,
         maximum=_yes(mx.get("supported")) if mx is not None else None,
         host_model=_host_model(hm) if hm is not None else None,
         custom_models=_custom_models(custom) if custom is not None else (),
-        devices={d.tag: DeviceCaps(supported=_yes(d.get("supported")) is True, enums=_enums(d))
-                 for d in (devices if devices is not None else ()) if isinstance(d.tag, str)},
-        features={f.tag: _yes(f.get("supported")) is True
-                  for f in (features if features is not None else ()) if isinstance(f.tag, str)},
+        devices={
+            d.tag: DeviceCaps(supported=_yes(d.get("supported")) is True, enums=_enums(d))
+            for d in (devices if devices is not None else ())
+            if isinstance(d.tag, str)
+        },
+        features={
+            f.tag: _yes(f.get("supported")) is True
+            for f in (features if features is not None else ())
+            if isinstance(f.tag, str)
+        },
         firmware=tuple((v.text or "").strip() for v in fw.findall("value")) if fw is not None else (),
     )

@@ -21,18 +21,18 @@ class FirewalldError(ValueError):
 @dataclass(frozen=True)
 class RichRule:
     text: str
-    family: Optional[str] = None          # ipv4, ipv6, None (both)
+    family: Optional[str] = None  # ipv4, ipv6, None (both)
     priority: int = 0
-    source: Optional[str] = None          # address/prefix (or "ipset:NAME", "mac:...")
+    source: Optional[str] = None  # address/prefix (or "ipset:NAME", "mac:...")
     source_not: bool = False
     destination: Optional[str] = None
     destination_not: bool = False
     service: Optional[str] = None
-    port: Optional[str] = None            # "8080-8090"
-    protocol: Optional[str] = None        # tcp, udp (with port), or the protocol element's value
-    action: Optional[str] = None          # accept, reject, drop, mark (None: log/audit only)
+    port: Optional[str] = None  # "8080-8090"
+    protocol: Optional[str] = None  # tcp, udp (with port), or the protocol element's value
+    action: Optional[str] = None  # accept, reject, drop, mark (None: log/audit only)
     reject_type: Optional[str] = None
-    element: Optional[str] = None         # the rule's element kind: port, service, protocol, icmp-*, ...
+    element: Optional[str] = None  # the rule's element kind: port, service, protocol, icmp-*, ...
     unknown: tuple = ()
 
 
@@ -41,19 +41,19 @@ class Zone:
     name: str
     active: bool = False
     default: bool = False
-    target: str = "default"               # default, ACCEPT, DROP, %%REJECT%% / REJECT
+    target: str = "default"  # default, ACCEPT, DROP, %%REJECT%% / REJECT
     interfaces: tuple = ()
     sources: tuple = ()
     services: tuple = ()
-    ports: tuple = ()                     # ("49152-49215/tcp", ...)
+    ports: tuple = ()  # ("49152-49215/tcp", ...)
     protocols: tuple = ()
     source_ports: tuple = ()
     forward_ports: tuple = ()
     icmp_block_inversion: bool = False
     masquerade: bool = False
     ingress_priority: Optional[int] = None
-    rich_rules: tuple = ()                # tuple[RichRule]
-    extra: dict = field(default_factory=dict)   # other keys as printed
+    rich_rules: tuple = ()  # tuple[RichRule]
+    extra: dict = field(default_factory=dict)  # other keys as printed
 
 
 _HEAD = re.compile(r"^(\S+)(?:\s+\(([^)]*)\))?\s*$")
@@ -88,16 +88,34 @@ def parse_list_all_zones(text: str) -> tuple:
             raise FirewalldError(f"zone attribute before any zone heading: {raw.strip()[:60]!r}")
         line = raw.strip()
         name, sep, value = line.partition(":")
-        if sep and name in ("target", "icmp-block-inversion", "interfaces", "sources", "services", "ports",
-                            "protocols", "forward", "masquerade", "forward-ports", "source-ports",
-                            "icmp-blocks", "rich rules", "ingress-priority", "egress-priority", "summary",
-                            "description", "priority", "ingress-zones", "egress-zones"):
+        if sep and name in (
+            "target",
+            "icmp-block-inversion",
+            "interfaces",
+            "sources",
+            "services",
+            "ports",
+            "protocols",
+            "forward",
+            "masquerade",
+            "forward-ports",
+            "source-ports",
+            "icmp-blocks",
+            "rich rules",
+            "ingress-priority",
+            "egress-priority",
+            "summary",
+            "description",
+            "priority",
+            "ingress-zones",
+            "egress-zones",
+        ):
             key = name
             cur["keys"][key] = value.strip()
             if key in ("forward-ports", "rich rules") and value.strip():
                 cur["multi"].setdefault(key, []).append(value.strip())
             continue
-        if key in ("forward-ports", "rich rules"):   # continuation lines (tab-indented in the output)
+        if key in ("forward-ports", "rich rules"):  # continuation lines (tab-indented in the output)
             cur["multi"].setdefault(key, []).append(line)
             continue
         raise FirewalldError(f"zone {cur['name']}: unexpected line {line[:60]!r}")
@@ -113,18 +131,27 @@ def _zone_from_listing(cur: dict) -> Zone:
     k, multi = cur["keys"], cur["multi"]
     prio = k.get("ingress-priority")
     return Zone(
-        name=cur["name"], active="active" in cur["flags"], default="default" in cur["flags"],
+        name=cur["name"],
+        active="active" in cur["flags"],
+        default="default" in cur["flags"],
         target=k.get("target") or "default",
-        interfaces=_words(k.get("interfaces", "")), sources=_words(k.get("sources", "")),
-        services=_words(k.get("services", "")), ports=_words(k.get("ports", "")),
-        protocols=_words(k.get("protocols", "")), source_ports=_words(k.get("source-ports", "")),
+        interfaces=_words(k.get("interfaces", "")),
+        sources=_words(k.get("sources", "")),
+        services=_words(k.get("services", "")),
+        ports=_words(k.get("ports", "")),
+        protocols=_words(k.get("protocols", "")),
+        source_ports=_words(k.get("source-ports", "")),
         forward_ports=tuple(multi.get("forward-ports", ())),
         icmp_block_inversion=_bool(k.get("icmp-block-inversion", "no")),
         masquerade=_bool(k.get("masquerade", "no")),
         ingress_priority=int(prio) if prio and prio.lstrip("-").isdigit() else None,
         rich_rules=tuple(parse_rich_rule(r) for r in multi.get("rich rules", ())),
-        extra={n: v for n, v in k.items() if n not in _LISTS | {"target", "rich rules", "forward-ports",
-                                                                 "icmp-block-inversion", "masquerade"}},
+        extra={
+            n: v
+            for n, v in k.items()
+            if n
+            not in _LISTS | {"target", "rich rules", "forward-ports", "icmp-block-inversion", "masquerade"}
+        },
     )
 
 
@@ -163,8 +190,17 @@ def parse_rich_rule(text: str) -> RichRule:
                 attrs[(ctx, "not")] = "yes"
                 negate = False
             continue
-        if tok in ("service", "port", "protocol", "icmp-block", "icmp-type", "masquerade", "forward-port",
-                   "source-port", "tcp-mss-clamp"):
+        if tok in (
+            "service",
+            "port",
+            "protocol",
+            "icmp-block",
+            "icmp-type",
+            "masquerade",
+            "forward-port",
+            "source-port",
+            "tcp-mss-clamp",
+        ):
             ctx = element = tok
             continue
         if tok in ("log", "nflog", "audit", "limit"):
@@ -181,19 +217,25 @@ def parse_rich_rule(text: str) -> RichRule:
         unknown.append(element)
     prio = get(("rule", "priority"), "0")
     return RichRule(
-        text=text, family=get(("rule", "family")),
+        text=text,
+        family=get(("rule", "family")),
         priority=int(prio) if prio.lstrip("-").isdigit() else 0,
-        source=get(("source", "address")) or (f"ipset:{get(('source', 'ipset'))}" if get(("source", "ipset"))
-                                              else (f"mac:{get(('source', 'mac'))}" if get(("source", "mac"))
-                                                    else None)),
+        source=get(("source", "address"))
+        or (
+            f"ipset:{get(('source', 'ipset'))}"
+            if get(("source", "ipset"))
+            else (f"mac:{get(('source', 'mac'))}" if get(("source", "mac")) else None)
+        ),
         source_not=get(("source", "not")) == "yes",
         destination=get(("destination", "address")),
         destination_not=get(("destination", "not")) == "yes",
         service=get(("service", "name")),
         port=get(("port", "port")),
         protocol=get(("port", "protocol")) or get(("protocol", "value")),
-        action=get(("action", "kind")), reject_type=get(("action", "type")),
-        element=element, unknown=tuple(unknown),
+        action=get(("action", "kind")),
+        reject_type=get(("action", "type")),
+        element=element,
+        unknown=tuple(unknown),
     )
 
 
@@ -223,11 +265,17 @@ def parse_zone_xml(xml: str, name: Optional[str] = None) -> Zone:
         name=root.get("name") or name or "?",
         target=root.get("target") or "default",
         interfaces=tuple(e.get("name") for e in root.findall("interface") if e.get("name")),
-        sources=tuple(e.get("address") or (f"ipset:{e.get('ipset')}" if e.get("ipset") else e.get("mac"))
-                      for e in root.findall("source") if e.attrib),
+        sources=tuple(
+            e.get("address") or (f"ipset:{e.get('ipset')}" if e.get("ipset") else e.get("mac"))
+            for e in root.findall("source")
+            if e.attrib
+        ),
         services=tuple(e.get("name") for e in root.findall("service") if e.get("name")),
-        ports=tuple(f"{e.get('port')}/{e.get('protocol')}" for e in root.findall("port")
-                    if e.get("port") and e.get("protocol")),
+        ports=tuple(
+            f"{e.get('port')}/{e.get('protocol')}"
+            for e in root.findall("port")
+            if e.get("port") and e.get("protocol")
+        ),
         protocols=tuple(e.get("value") for e in root.findall("protocol") if e.get("value")),
         source_ports=tuple(f"{e.get('port')}/{e.get('protocol')}" for e in root.findall("source-port")),
         icmp_block_inversion=root.find("icmp-block-inversion") is not None,
@@ -254,5 +302,8 @@ def parse_service_xml(xml: str) -> tuple:
     root = parse_xml(xml, "firewalld service XML")
     if root.tag != "service":
         raise FirewalldError(f"firewalld service XML has root <{root.tag}>, expected <service>")
-    return tuple(f"{e.get('port')}/{e.get('protocol')}" for e in root.findall("port")
-                 if e.get("port") and e.get("protocol"))
+    return tuple(
+        f"{e.get('port')}/{e.get('protocol')}"
+        for e in root.findall("port")
+        if e.get("port") and e.get("protocol")
+    )

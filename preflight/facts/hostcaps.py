@@ -14,15 +14,15 @@ from preflight.facts.xmlsafe import parse_xml, text_of
 
 @dataclass(frozen=True)
 class SecModel:
-    model: str                        # selinux, apparmor, dac, none
+    model: str  # selinux, apparmor, dac, none
     doi: Optional[str] = None
-    baselabels: dict = field(default_factory=dict)   # virt type -> label
+    baselabels: dict = field(default_factory=dict)  # virt type -> label
 
 
 @dataclass(frozen=True)
 class Machine:
     name: str
-    canonical: Optional[str] = None   # set on aliases: <machine canonical='pc-q35-7.2'>q35</machine>
+    canonical: Optional[str] = None  # set on aliases: <machine canonical='pc-q35-7.2'>q35</machine>
     max_cpus: Optional[int] = None
     deprecated: bool = False
 
@@ -38,11 +38,11 @@ class GuestDomain:
 
 @dataclass(frozen=True)
 class GuestArch:
-    os_type: str                      # hvm, xen, exe
+    os_type: str  # hvm, xen, exe
     arch: str
     emulator: Optional[str] = None
-    machines: tuple = ()              # tuple[Machine]
-    domains: tuple = ()               # tuple[GuestDomain]
+    machines: tuple = ()  # tuple[Machine]
+    domains: tuple = ()  # tuple[GuestDomain]
 
     def machines_for(self, domain_type: str) -> Optional[tuple]:
         """Machine types this arch offers for `domain_type`; None if it does not offer that type."""
@@ -64,11 +64,11 @@ class HostCaps:
     arch: Optional[str]
     cpu_vendor: Optional[str]
     cpu_model: Optional[str]
-    secmodels: tuple = ()             # tuple[SecModel], in libvirt's order (the first is primary)
+    secmodels: tuple = ()  # tuple[SecModel], in libvirt's order (the first is primary)
     uri_transports: tuple = ()
-    live_migration: bool = False      # <migration_features><live/>
-    page_sizes_kib: tuple = ()        # <cpu><pages size> (KiB)
-    guests: tuple = ()                # tuple[GuestArch]
+    live_migration: bool = False  # <migration_features><live/>
+    page_sizes_kib: tuple = ()  # <cpu><pages size> (KiB)
+    guests: tuple = ()  # tuple[GuestArch]
 
     @property
     def security_driver(self) -> Optional[str]:
@@ -90,16 +90,25 @@ def _int(value) -> Optional[int]:
 
 
 def _machines(elem) -> tuple:
-    return tuple(Machine(name=(m.text or "").strip(), canonical=m.get("canonical"),
-                         max_cpus=_int(m.get("maxCpus")), deprecated=m.get("deprecated") == "yes")
-                 for m in elem.findall("machine") if (m.text or "").strip())
+    return tuple(
+        Machine(
+            name=(m.text or "").strip(),
+            canonical=m.get("canonical"),
+            max_cpus=_int(m.get("maxCpus")),
+            deprecated=m.get("deprecated") == "yes",
+        )
+        for m in elem.findall("machine")
+        if (m.text or "").strip()
+    )
 
 
 def _page_kib(elem) -> Optional[int]:
     size, unit = _int(elem.get("size")), (elem.get("unit") or "KiB")
     if size is None:
         return None
-    factor = {"KiB": 1, "k": 1, "K": 1, "MiB": 1024, "M": 1024, "GiB": 1024 * 1024, "G": 1024 * 1024}.get(unit)
+    factor = {"KiB": 1, "k": 1, "K": 1, "MiB": 1024, "M": 1024, "GiB": 1024 * 1024, "G": 1024 * 1024}.get(
+        unit
+    )
     return size * factor if factor else None
 
 
@@ -112,26 +121,44 @@ def parse_hostcaps(xml: str) -> HostCaps:
         raise ValueError("capabilities XML has no <host> element")
     cpu = host.find("cpu")
     secmodels = tuple(
-        SecModel(model=text_of(s, "model") or "?", doi=text_of(s, "doi"),
-                 baselabels={b.get("type"): (b.text or "").strip() for b in s.findall("baselabel")})
-        for s in host.findall("secmodel"))
+        SecModel(
+            model=text_of(s, "model") or "?",
+            doi=text_of(s, "doi"),
+            baselabels={b.get("type"): (b.text or "").strip() for b in s.findall("baselabel")},
+        )
+        for s in host.findall("secmodel")
+    )
     guests = []
     for g in root.findall("guest"):
         arch = g.find("arch")
         if arch is None or not arch.get("name"):
             continue
-        guests.append(GuestArch(
-            os_type=text_of(g, "os_type") or "?", arch=arch.get("name"), emulator=text_of(arch, "emulator"),
-            machines=_machines(arch),
-            domains=tuple(GuestDomain(type=d.get("type"), emulator=text_of(d, "emulator"), machines=_machines(d))
-                          for d in arch.findall("domain") if d.get("type"))))
-    pages = tuple(p for p in (_page_kib(e) for e in (cpu.findall("pages") if cpu is not None else ()))
-                  if p is not None)
+        guests.append(
+            GuestArch(
+                os_type=text_of(g, "os_type") or "?",
+                arch=arch.get("name"),
+                emulator=text_of(arch, "emulator"),
+                machines=_machines(arch),
+                domains=tuple(
+                    GuestDomain(type=d.get("type"), emulator=text_of(d, "emulator"), machines=_machines(d))
+                    for d in arch.findall("domain")
+                    if d.get("type")
+                ),
+            )
+        )
+    pages = tuple(
+        p for p in (_page_kib(e) for e in (cpu.findall("pages") if cpu is not None else ())) if p is not None
+    )
     return HostCaps(
-        uuid=text_of(host, "uuid"), arch=text_of(cpu, "arch"), cpu_vendor=text_of(cpu, "vendor"),
-        cpu_model=text_of(cpu, "model"), secmodels=secmodels,
-        uri_transports=tuple((t.text or "").strip() for t in host.findall("migration_features/uri_transports/"
-                                                                          "uri_transport")),
+        uuid=text_of(host, "uuid"),
+        arch=text_of(cpu, "arch"),
+        cpu_vendor=text_of(cpu, "vendor"),
+        cpu_model=text_of(cpu, "model"),
+        secmodels=secmodels,
+        uri_transports=tuple(
+            (t.text or "").strip() for t in host.findall("migration_features/uri_transports/uri_transport")
+        ),
         live_migration=host.find("migration_features/live") is not None,
-        page_sizes_kib=pages, guests=tuple(guests),
+        page_sizes_kib=pages,
+        guests=tuple(guests),
     )

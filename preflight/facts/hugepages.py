@@ -22,10 +22,10 @@ class HugepagesError(ValueError):
 @dataclass(frozen=True)
 class HugepagePool:
     size_kib: int
-    node: Optional[int]               # None: the host-wide pool
-    nr: Optional[int] = None          # nr_hugepages (persistent pool size)
-    free: Optional[int] = None        # free_hugepages
-    reserved: Optional[int] = None    # resv_hugepages: promised to mappings, not yet faulted in
+    node: Optional[int]  # None: the host-wide pool
+    nr: Optional[int] = None  # nr_hugepages (persistent pool size)
+    free: Optional[int] = None  # free_hugepages
+    reserved: Optional[int] = None  # resv_hugepages: promised to mappings, not yet faulted in
     surplus: Optional[int] = None
     overcommit: Optional[int] = None  # nr_overcommit_hugepages
 
@@ -37,9 +37,16 @@ class HugepagePool:
         return self.free - (self.reserved or 0)
 
 
-_PATH = re.compile(r"^/sys/(?:kernel/mm|devices/system/node/node(\d+))/hugepages/hugepages-(\d+)kB/(\w+):(.*)$")
-_FIELDS = {"nr_hugepages": "nr", "free_hugepages": "free", "resv_hugepages": "reserved",
-           "surplus_hugepages": "surplus", "nr_overcommit_hugepages": "overcommit"}
+_PATH = re.compile(
+    r"^/sys/(?:kernel/mm|devices/system/node/node(\d+))/hugepages/hugepages-(\d+)kB/(\w+):(.*)$"
+)
+_FIELDS = {
+    "nr_hugepages": "nr",
+    "free_hugepages": "free",
+    "resv_hugepages": "reserved",
+    "surplus_hugepages": "surplus",
+    "nr_overcommit_hugepages": "overcommit",
+}
 
 
 def parse_hugepages(text: str) -> tuple:

@@ -11,13 +11,13 @@ from typing import Optional
 @dataclass(frozen=True)
 class KvmDevice:
     exists: bool
-    kind: Optional[str] = None          # 'character special file', 'regular empty file', ...
+    kind: Optional[str] = None  # 'character special file', 'regular empty file', ...
     major: Optional[int] = None
     minor: Optional[int] = None
-    mode: Optional[str] = None          # octal permission bits as stat prints them ("660")
+    mode: Optional[str] = None  # octal permission bits as stat prints them ("660")
     owner: Optional[str] = None
     group: Optional[str] = None
-    misc_dev: Optional[str] = None      # /sys/class/misc/kvm/dev: "10:232" when kvm is loaded
+    misc_dev: Optional[str] = None  # /sys/class/misc/kvm/dev: "10:232" when kvm is loaded
 
     @property
     def is_char_device(self) -> bool:
@@ -38,5 +38,6 @@ def parse_kvm_stat(stat_line: Optional[str], misc_dev: Optional[str] = None) -> 
         maj, mnr = int(major, 16), int(minor, 16)
     except ValueError:
         maj = mnr = None
-    return KvmDevice(exists=True, kind=kind, major=maj, minor=mnr, mode=mode, owner=owner, group=group,
-                     misc_dev=misc)
+    return KvmDevice(
+        exists=True, kind=kind, major=maj, minor=mnr, mode=mode, owner=owner, group=group, misc_dev=misc
+    )

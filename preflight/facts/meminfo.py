@@ -14,7 +14,7 @@ class MeminfoError(ValueError):
 
 @dataclass(frozen=True)
 class MemInfo:
-    values: dict = field(default_factory=dict)     # key -> kB (or a count for HugePages_*)
+    values: dict = field(default_factory=dict)  # key -> kB (or a count for HugePages_*)
     node: Optional[int] = None
 
     def get(self, key: str) -> Optional[int]:

@@ -21,11 +21,11 @@ class NftChain:
     table: str
     name: str
     handle: Optional[int] = None
-    type: Optional[str] = None        # filter, nat, route: base chains only
-    hook: Optional[str] = None        # prerouting, input, forward, output, postrouting, ingress
+    type: Optional[str] = None  # filter, nat, route: base chains only
+    hook: Optional[str] = None  # prerouting, input, forward, output, postrouting, ingress
     prio: Optional[int] = None
-    policy: Optional[str] = None      # accept (nft's default) or drop
-    devices: tuple = ()               # netdev ingress chains
+    policy: Optional[str] = None  # accept (nft's default) or drop
+    devices: tuple = ()  # netdev ingress chains
 
     @property
     def is_base(self) -> bool:
@@ -38,7 +38,7 @@ class NftRule:
     table: str
     chain: str
     handle: Optional[int]
-    expr: tuple                       # nft's expression objects, in order
+    expr: tuple  # nft's expression objects, in order
     comment: Optional[str] = None
 
 
@@ -47,19 +47,19 @@ class NftSet:
     family: str
     table: str
     name: str
-    type: object = None               # "ipv4_addr", "inet_service" or a tuple of them (concatenations)
+    type: object = None  # "ipv4_addr", "inet_service" or a tuple of them (concatenations)
     flags: tuple = ()
-    elements: tuple = ()              # nft's element values (strings, ints, prefix/range objects)
+    elements: tuple = ()  # nft's element values (strings, ints, prefix/range objects)
     is_map: bool = False
 
 
 @dataclass(frozen=True)
 class NftRuleset:
-    tables: tuple = ()                # ((family, name), ...)
-    chains: tuple = ()                # tuple[NftChain]
-    rules: tuple = ()                 # tuple[NftRule]
-    sets: tuple = ()                  # tuple[NftSet] (maps too)
-    version: Optional[str] = None     # metainfo.version of the nft that wrote it
+    tables: tuple = ()  # ((family, name), ...)
+    chains: tuple = ()  # tuple[NftChain]
+    rules: tuple = ()  # tuple[NftRule]
+    sets: tuple = ()  # tuple[NftSet] (maps too)
+    version: Optional[str] = None  # metainfo.version of the nft that wrote it
     _rules_by_chain: dict = field(default_factory=dict, compare=False, repr=False)
 
     def chain(self, family: str, table: str, name: str) -> Optional[NftChain]:
@@ -95,7 +95,7 @@ def _prio(value) -> Optional[int]:
         return None
     if isinstance(value, int):
         return value
-    return None            # named priorities are printed as numbers by nft -j; anything else: unknown
+    return None  # named priorities are printed as numbers by nft -j; anything else: unknown
 
 
 def parse_nft_json(text: str) -> NftRuleset:
@@ -119,26 +119,56 @@ def parse_nft_json(text: str) -> NftRuleset:
             tables.append((body.get("family"), body.get("name")))
         elif kind == "chain":
             dev = body.get("dev") or body.get("devices") or ()
-            chains.append(NftChain(
-                family=body.get("family"), table=body.get("table"), name=body.get("name"),
-                handle=body.get("handle"), type=body.get("type"), hook=body.get("hook"),
-                prio=_prio(body.get("prio")), policy=body.get("policy") or ("accept" if body.get("hook") else None),
-                devices=tuple(dev) if isinstance(dev, list) else (dev,)))
+            chains.append(
+                NftChain(
+                    family=body.get("family"),
+                    table=body.get("table"),
+                    name=body.get("name"),
+                    handle=body.get("handle"),
+                    type=body.get("type"),
+                    hook=body.get("hook"),
+                    prio=_prio(body.get("prio")),
+                    policy=body.get("policy") or ("accept" if body.get("hook") else None),
+                    devices=tuple(dev) if isinstance(dev, list) else (dev,),
+                )
+            )
         elif kind == "rule":
             expr = body.get("expr")
             if not isinstance(expr, list):
                 raise NftError(f"nft -j rule {body.get('handle')} has no expression list")
-            rules.append(NftRule(family=body.get("family"), table=body.get("table"), chain=body.get("chain"),
-                                 handle=body.get("handle"), expr=_freeze(expr), comment=body.get("comment")))
+            rules.append(
+                NftRule(
+                    family=body.get("family"),
+                    table=body.get("table"),
+                    chain=body.get("chain"),
+                    handle=body.get("handle"),
+                    expr=_freeze(expr),
+                    comment=body.get("comment"),
+                )
+            )
         elif kind in ("set", "map"):
             elem = body.get("elem") or ()
             flags = body.get("flags") or ()
-            sets.append(NftSet(family=body.get("family"), table=body.get("table"), name=body.get("name"),
-                               type=_freeze(body.get("type")), flags=tuple(flags) if isinstance(flags, list)
-                               else (flags,), elements=_freeze(list(elem)), is_map=kind == "map"))
+            sets.append(
+                NftSet(
+                    family=body.get("family"),
+                    table=body.get("table"),
+                    name=body.get("name"),
+                    type=_freeze(body.get("type")),
+                    flags=tuple(flags) if isinstance(flags, list) else (flags,),
+                    elements=_freeze(list(elem)),
+                    is_map=kind == "map",
+                )
+            )
         # counters, quotas, ct helpers, flowtables, limits, ...: objects no packet path here needs
     by_chain: dict = {}
     for r in rules:
         by_chain.setdefault((r.family, r.table, r.chain), []).append(r)
-    return NftRuleset(tables=tuple(tables), chains=tuple(chains), rules=tuple(rules), sets=tuple(sets),
-                      version=version, _rules_by_chain={k: tuple(v) for k, v in by_chain.items()})
+    return NftRuleset(
+        tables=tuple(tables),
+        chains=tuple(chains),
+        rules=tuple(rules),
+        sets=tuple(sets),
+        version=version,
+        _rules_by_chain={k: tuple(v) for k, v in by_chain.items()},
+    )

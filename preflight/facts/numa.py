@@ -24,7 +24,7 @@ class NumaNode:
     memory_kib: Optional[int] = None
     free_kib: Optional[int] = None
     distances: tuple = ()
-    pages: dict = field(default_factory=dict)     # page size kB -> count (libvirt caps: total pages)
+    pages: dict = field(default_factory=dict)  # page size kB -> count (libvirt caps: total pages)
 
 
 @dataclass(frozen=True)
@@ -97,9 +97,19 @@ def parse_numactl_hardware(text: str) -> NumaTopology:
     if not cpus and not size:
         raise NumaError("not a `numactl -H` output (no 'node N cpus:' line)")
     ids = sorted(set(cpus) | set(size))
-    return NumaTopology(nodes=tuple(NumaNode(id=i, cpus=cpus.get(i, frozenset()), memory_kib=size.get(i),
-                                             free_kib=free.get(i), distances=dist.get(i, ()))
-                                    for i in ids), source="numactl")
+    return NumaTopology(
+        nodes=tuple(
+            NumaNode(
+                id=i,
+                cpus=cpus.get(i, frozenset()),
+                memory_kib=size.get(i),
+                free_kib=free.get(i),
+                distances=dist.get(i, ()),
+            )
+            for i in ids
+        ),
+        source="numactl",
+    )
 
 
 def parse_caps_topology(xml: str) -> NumaTopology:
@@ -111,11 +121,18 @@ def parse_caps_topology(xml: str) -> NumaTopology:
     nodes = []
     for c in cells:
         mem = c.find("memory")
-        nodes.append(NumaNode(
-            id=int(c.get("id")),
-            cpus=frozenset(int(x.get("id")) for x in c.findall("cpus/cpu") if x.get("id") is not None),
-            memory_kib=to_kib(mem.text, mem.get("unit")) if mem is not None else None,
-            distances=tuple(int(s.get("value")) for s in c.findall("distances/sibling") if s.get("value")),
-            pages={to_kib(p.get("size"), p.get("unit")): int((p.text or "0").strip() or 0)
-                   for p in c.findall("pages")}))
+        nodes.append(
+            NumaNode(
+                id=int(c.get("id")),
+                cpus=frozenset(int(x.get("id")) for x in c.findall("cpus/cpu") if x.get("id") is not None),
+                memory_kib=to_kib(mem.text, mem.get("unit")) if mem is not None else None,
+                distances=tuple(
+                    int(s.get("value")) for s in c.findall("distances/sibling") if s.get("value")
+                ),
+                pages={
+                    to_kib(p.get("size"), p.get("unit")): int((p.text or "0").strip() or 0)
+                    for p in c.findall("pages")
+                },
+            )
+        )
     return NumaTopology(nodes=tuple(nodes), source="libvirt capabilities")

@@ -11,9 +11,9 @@ from typing import Optional
 @dataclass(frozen=True)
 class Resolution:
     name: str
-    addresses: tuple = ()              # in getaddrinfo's order, de-duplicated
-    canonical: Optional[str] = None    # the name on the first STREAM line (AI_CANONNAME)
-    found: bool = True                 # getent exits 2 when the name does not resolve
+    addresses: tuple = ()  # in getaddrinfo's order, de-duplicated
+    canonical: Optional[str] = None  # the name on the first STREAM line (AI_CANONNAME)
+    found: bool = True  # getent exits 2 when the name does not resolve
 
     @property
     def loopback(self) -> tuple:

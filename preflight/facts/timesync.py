@@ -17,24 +17,27 @@ class TimeSyncError(ValueError):
 
 @dataclass(frozen=True)
 class ChronyTracking:
-    reference_id: Optional[str]           # hex ("CB00710F"); "00000000" when never synchronised
-    reference_name: Optional[str]         # the name/address in parentheses ('' when none)
+    reference_id: Optional[str]  # hex ("CB00710F"); "00000000" when never synchronised
+    reference_name: Optional[str]  # the name/address in parentheses ('' when none)
     stratum: Optional[int]
-    system_time_s: Optional[float]        # signed: + ahead, - behind
+    system_time_s: Optional[float]  # signed: + ahead, - behind
     last_offset_s: Optional[float]
     rms_offset_s: Optional[float]
-    frequency_ppm: Optional[float]        # signed: + fast, - slow
+    frequency_ppm: Optional[float]  # signed: + fast, - slow
     skew_ppm: Optional[float]
     root_delay_s: Optional[float]
     root_dispersion_s: Optional[float]
     update_interval_s: Optional[float]
-    leap_status: Optional[str]            # Normal, Insert second, Delete second, Not synchronised
+    leap_status: Optional[str]  # Normal, Insert second, Delete second, Not synchronised
 
     @property
     def synchronised(self) -> bool:
-        return (self.leap_status is not None and self.leap_status != "Not synchronised"
-                and self.reference_id not in (None, "00000000", "0000000")
-                and (self.stratum or 0) > 0)
+        return (
+            self.leap_status is not None
+            and self.leap_status != "Not synchronised"
+            and self.reference_id not in (None, "00000000", "0000000")
+            and (self.stratum or 0) > 0
+        )
 
     @property
     def error_bound_s(self) -> Optional[float]:
@@ -80,7 +83,8 @@ def parse_chrony_tracking(text: str) -> ChronyTracking:
     sm = re.match(_NUM + r"\s+seconds\s+(fast|slow)\s+of NTP time", system)
     stratum = fields.get("Stratum")
     return ChronyTracking(
-        reference_id=m.group(1) if m else None, reference_name=(m.group(2) if m else None),
+        reference_id=m.group(1) if m else None,
+        reference_name=(m.group(2) if m else None),
         stratum=int(stratum) if stratum and stratum.isdigit() else None,
         system_time_s=(float(sm.group(1)) * (1 if sm.group(2) == "fast" else -1)) if sm else None,
         last_offset_s=_seconds(fields.get("Last offset", "")),
@@ -98,11 +102,11 @@ def parse_chrony_tracking(text: str) -> ChronyTracking:
 class TimedatectlShow:
     """`timedatectl show` (systemd >= 239): key=value properties of timedated."""
 
-    ntp: Optional[bool]                   # NTP=yes: a time-sync service is enabled
-    synchronized: Optional[bool]          # NTPSynchronized=yes: the kernel says the clock is synced
+    ntp: Optional[bool]  # NTP=yes: a time-sync service is enabled
+    synchronized: Optional[bool]  # NTPSynchronized=yes: the kernel says the clock is synced
     can_ntp: Optional[bool]
     timezone: Optional[str]
-    time_usec: Optional[str]              # TimeUSec as printed ("Wed 2026-12-02 06:00:00 UTC")
+    time_usec: Optional[str]  # TimeUSec as printed ("Wed 2026-12-02 06:00:00 UTC")
     local_rtc: Optional[bool]
 
 
@@ -118,18 +122,23 @@ def parse_timedatectl_show(text: str) -> TimedatectlShow:
             props[key.strip()] = value.strip()
     if not props:
         raise TimeSyncError("no key=value line in the `timedatectl show` output")
-    return TimedatectlShow(ntp=_yesno(props.get("NTP")), synchronized=_yesno(props.get("NTPSynchronized")),
-                           can_ntp=_yesno(props.get("CanNTP")), timezone=props.get("Timezone"),
-                           time_usec=props.get("TimeUSec"), local_rtc=_yesno(props.get("LocalRTC")))
+    return TimedatectlShow(
+        ntp=_yesno(props.get("NTP")),
+        synchronized=_yesno(props.get("NTPSynchronized")),
+        can_ntp=_yesno(props.get("CanNTP")),
+        timezone=props.get("Timezone"),
+        time_usec=props.get("TimeUSec"),
+        local_rtc=_yesno(props.get("LocalRTC")),
+    )
 
 
 @dataclass(frozen=True)
 class NtpPeer:
-    tally: str                            # '*' system peer, '+' candidate, ' ' ...
+    tally: str  # '*' system peer, '+' candidate, ' ' ...
     remote: str
     refid: str
     stratum: Optional[int]
-    reach: Optional[int]                  # octal register as an int
+    reach: Optional[int]  # octal register as an int
     offset_ms: Optional[float]
     jitter_ms: Optional[float]
 
@@ -153,8 +162,16 @@ def parse_ntpq_peers(text: str) -> tuple:
                 return float(v)
             except ValueError:
                 return None
-        peers.append(NtpPeer(tally=tally, remote=cols[0], refid=cols[1],
-                             stratum=int(cols[2]) if cols[2].isdigit() else None,
-                             reach=int(cols[6], 8) if re.fullmatch(r"[0-7]+", cols[6]) else None,
-                             offset_ms=num(cols[8]), jitter_ms=num(cols[9])))
+
+        peers.append(
+            NtpPeer(
+                tally=tally,
+                remote=cols[0],
+                refid=cols[1],
+                stratum=int(cols[2]) if cols[2].isdigit() else None,
+                reach=int(cols[6], 8) if re.fullmatch(r"[0-7]+", cols[6]) else None,
+                offset_ms=num(cols[8]),
+                jitter_ms=num(cols[9]),
+            )
+        )
     return tuple(peers)

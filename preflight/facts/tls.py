@@ -13,14 +13,14 @@ from typing import Optional
 
 
 # The certificate fact's script: `sh -c CERTS_SH sh FILE...` (never a private key's content).
-CERTS_SH = r'''for f in "$@"; do
+CERTS_SH = r"""for f in "$@"; do
   if [ -e "$f" ]; then
     echo "==> $f <=="
     openssl x509 -noout -subject -issuer -dates -fingerprint -sha256 -in "$f" 2>&1
   else
     echo "missing $f"
   fi
-done'''
+done"""
 
 
 class TlsError(ValueError):
@@ -35,8 +35,8 @@ class Certificate:
     issuer: Optional[str] = None
     not_before: Optional[datetime] = None
     not_after: Optional[datetime] = None
-    sha256: Optional[str] = None         # fingerprint, colon-separated upper-case hex
-    error: Optional[str] = None          # openssl could not read it
+    sha256: Optional[str] = None  # fingerprint, colon-separated upper-case hex
+    error: Optional[str] = None  # openssl could not read it
 
     @property
     def self_signed(self) -> bool:
@@ -100,7 +100,11 @@ def parse_x509_blocks(text: str) -> tuple:
             cur["not_after"] = _date(value)
         elif key.lower().startswith("sha256 fingerprint"):
             cur["sha256"] = value.strip().upper()
-        elif "unable to load" in line.lower() or "could not read" in line.lower() or line.startswith("Could not"):
+        elif (
+            "unable to load" in line.lower()
+            or "could not read" in line.lower()
+            or line.startswith("Could not")
+        ):
             cur["error"] = line
         elif sep:
             continue

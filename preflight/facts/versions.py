@@ -36,11 +36,11 @@ class Version:
 class HostSoftware:
     """What `virsh version` says (or the API numbers): each field None when not stated."""
 
-    libvirt: Optional[Version] = None           # the library the daemon/virsh uses
-    daemon: Optional[Version] = None            # `--daemon`: the running libvirtd
-    hypervisor: Optional[str] = None            # QEMU
+    libvirt: Optional[Version] = None  # the library the daemon/virsh uses
+    daemon: Optional[Version] = None  # `--daemon`: the running libvirtd
+    hypervisor: Optional[str] = None  # QEMU
     hypervisor_version: Optional[Version] = None
-    package: Optional[str] = None               # distribution package string, if stated
+    package: Optional[str] = None  # distribution package string, if stated
 
 
 _DOTTED = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
@@ -69,11 +69,11 @@ _VIRSH = {
 def parse_virsh_version(text: str) -> HostSoftware:
     """`virsh version [--daemon]`:
 
-        Compiled against library: libvirt 9.0.0
-        Using library: libvirt 9.0.0
-        Using API: QEMU 9.0.0
-        Running hypervisor: QEMU 7.2.22
-        Running against daemon: 9.0.0
+    Compiled against library: libvirt 9.0.0
+    Using library: libvirt 9.0.0
+    Using API: QEMU 9.0.0
+    Running hypervisor: QEMU 7.2.22
+    Running against daemon: 9.0.0
     """
     found: dict = {}
     for line in (text or "").splitlines():
@@ -102,5 +102,8 @@ def parse_qemu_version(text: str) -> HostSoftware:
     match = _QEMU.match(first)
     if not match:
         raise ValueError(f"not a QEMU --version output: {first[:80]!r}")
-    return HostSoftware(hypervisor="QEMU", hypervisor_version=parse_dotted(match.group(1)),
-                        package=(match.group(2) or "").strip() or None)
+    return HostSoftware(
+        hypervisor="QEMU",
+        hypervisor_version=parse_dotted(match.group(1)),
+        package=(match.group(2) or "").strip() or None,
+    )

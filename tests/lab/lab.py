@@ -1909,8 +1909,8 @@ EXPECTED_FAILURES = {
     # issue 10 (host compatibility); the oracle migrates ORACLE_FOCUS's pairs only.
     # "unsupported configuration: Emulator '/usr/bin/qemu-system-x86_64' does not support machine
     # type 'pc-q35-7.2'" (the destination libvirtd parses the incoming XML against its capabilities)
-    "machine_type_missing": {(Q35_GUEST.name, Q35_GUEST.home, MACHINE_FAULT_HOST): ("does not support machine type",
-                                                                                 "pc-q35-")},
+    "machine_type_missing": {(Q35_GUEST.name, Q35_GUEST.home, MACHINE_FAULT_HOST):
+                             ("does not support machine type", "pc-q35-")},
     # "internal error: Attempt to migrate guest to the same host 03ffc6e2-..." both ways
     "host_uuid_clone": {(g.name, g.home, d): ("same host", str(stable_uuid("libvirt-host", UUID_CLONE[0])))
                         for g in GUESTS for d in UUID_CLONE if g.home in UUID_CLONE and d != g.home},
@@ -1972,7 +1972,8 @@ STRICTER_BY_DESIGN = {
                             if pair[2] == CPU_FAULT_HOST},
     # issue 10: the guest's NIC (1500, from the source's bridge or its <mtu>) on a 1400 bridge: the
     # migration succeeds and frames over 1400 bytes are dropped from then on
-    "bridge_mtu_smaller": {pair: ("network.guest_networks",) for pair in EXPECTED_SUCCESSES["bridge_mtu_smaller"]},
+    "bridge_mtu_smaller": {pair: ("network.guest_networks",)
+                           for pair in EXPECTED_SUCCESSES["bridge_mtu_smaller"]},
 }
 
 

@@ -12,7 +12,12 @@ from preflight.facts.xmlsafe import UnsafeXMLError
 
 def test_lab_q35_kvm_amd():
     d = parse_domcaps(read("compat/domcapabilities-q35.lab-hv1.xml"))
-    assert (d.emulator, d.domain, d.machine, d.arch) == ("/usr/bin/qemu-system-x86_64", "kvm", "pc-q35-7.2", "x86_64")
+    assert (d.emulator, d.domain, d.machine, d.arch) == (
+        "/usr/bin/qemu-system-x86_64",
+        "kvm",
+        "pc-q35-7.2",
+        "x86_64",
+    )
     assert d.vcpu_max == 288
     assert d.host_model.model == "kvm64" and d.host_model.vendor == "AMD"
     assert "pni" in d.host_model.disabled and "invtsc" in d.host_model.required
@@ -39,7 +44,7 @@ def test_intel_qemu29_virt_manager():
     assert d.device("tpm").values("backendModel") == ("passthrough", "emulator")
     assert d.device("video").values("modelType") == ("vga", "cirrus", "vmvga", "qxl", "virtio")
     assert d.model("Opteron_G5").usable is False and d.model("Haswell").usable is True
-    assert d.model("Haswell").vendor is None          # libvirt of that time printed no vendor
+    assert d.model("Haswell").vendor is None  # libvirt of that time printed no vendor
     assert d.host_passthrough is True and d.maximum is None
 
 
@@ -59,8 +64,15 @@ def test_an_enum_libvirt_did_not_list_is_none_not_empty():
     assert d.device("rng") is None
 
 
-@pytest.mark.parametrize("text", ["", "<capabilities/>", "<domainCapabilities>",
-                                  "<!DOCTYPE x [<!ENTITY a 'b'>]><domainCapabilities>&a;</domainCapabilities>"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "<capabilities/>",
+        "<domainCapabilities>",
+        "<!DOCTYPE x [<!ENTITY a 'b'>]><domainCapabilities>&a;</domainCapabilities>",
+    ],
+)
 def test_not_domain_capabilities_is_refused(text):
     with pytest.raises((ValueError, UnsafeXMLError)):
         parse_domcaps(text)

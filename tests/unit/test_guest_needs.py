@@ -32,9 +32,12 @@ def test_hugepages_and_guest_numa_cells():
 def pinned_q35() -> str:
     """The recorded lab guest with numatune/cputune added here (no recorded guest pins)."""
     return read("compat/vm-q35.lab-migratable.xml").replace(
-        "</vcpu>", "</vcpu><cputune><vcpupin vcpu='0' cpuset='2-3'/><emulatorpin cpuset='0'/></cputune>"
-        "<numatune><memory mode='strict' nodeset='1'/><memnode cellid='0' mode='preferred' nodeset='0'/></numatune>",
-        1)
+        "</vcpu>",
+        "</vcpu><cputune><vcpupin vcpu='0' cpuset='2-3'/><emulatorpin cpuset='0'/></cputune>"
+        "<numatune><memory mode='strict' nodeset='1'/>"
+        "<memnode cellid='0' mode='preferred' nodeset='0'/></numatune>",
+        1,
+    )
 
 
 def test_pinning():
@@ -48,8 +51,9 @@ def test_disk_buses_and_tpm():
     assert ("hdc", "ide", "cdrom") in g.disk_buses
 
 
-@pytest.mark.parametrize("text,expected", [("0-3,^2,8", {0, 1, 3, 8}), ("5", {5}), ("", set()), ("3-1", None),
-                                           ("a", None)])
+@pytest.mark.parametrize(
+    "text,expected", [("0-3,^2,8", {0, 1, 3, 8}), ("5", {5}), ("", set()), ("3-1", None), ("a", None)]
+)
 def test_cpuset(text, expected):
     got = parse_cpuset(text)
     assert (got is None) if expected is None else (got == expected)

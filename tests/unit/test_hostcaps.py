@@ -22,8 +22,9 @@ def test_lab_host():
 
 def test_machine_removed_from_the_cache_is_gone_from_capabilities():
     h = parse_hostcaps(read("compat/capabilities-machine-removed.lab-hv3.xml"))
-    names = {m.name for m in h.guest("x86_64").machines_for("kvm")} | \
-        {m.canonical for m in h.guest("x86_64").machines_for("kvm") if m.canonical}
+    names = {m.name for m in h.guest("x86_64").machines_for("kvm")} | {
+        m.canonical for m in h.guest("x86_64").machines_for("kvm") if m.canonical
+    }
     assert "pc-q35-7.2" not in names and "pc-i440fx-7.2" in names
 
 

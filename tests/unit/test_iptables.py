@@ -16,14 +16,24 @@ def test_hypervisor_ruleset():
     assert [r.target for r in rules] == ["ACCEPT", "ACCEPT", "ACCEPT", "ACCEPT", "MIGRATION", "ACCEPT", "LOG"]
     assert rules[3].comment == "libvirtd tcp"
     assert any(m.field == "dport" and m.value == "10809,16514" for m in rules[5].matches)
-    assert rules[6].unknown == ("-m limit", "--limit 5/min") and rules[6].target_options == ("--log-prefix", "dropped: ")
+    assert rules[6].unknown == ("-m limit", "--limit 5/min") and rules[6].target_options == (
+        "--log-prefix",
+        "dropped: ",
+    )
     neg = rs.rules_of("filter", "MIGRATION")[1]
     assert neg.matches[0].field == "source" and neg.matches[0].negated and neg.target == "DROP"
     assert rs.rules_of("filter", "MIGRATION")[0].target_options == ("--reject-with", "tcp-reset")
 
 
-@pytest.mark.parametrize("text", ["-A INPUT -j ACCEPT\n", "*filter\n:INPUT ACCEPT [0:0]\n",
-                                  "*filter\n-X INPUT\nCOMMIT\n", "*filter\n-A INPUT --comment \"x\nCOMMIT\n"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "-A INPUT -j ACCEPT\n",
+        "*filter\n:INPUT ACCEPT [0:0]\n",
+        "*filter\n-X INPUT\nCOMMIT\n",
+        '*filter\n-A INPUT --comment "x\nCOMMIT\n',
+    ],
+)
 def test_malformed(text):
     with pytest.raises(IptablesError):
         parse_iptables_save(text)

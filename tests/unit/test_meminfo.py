@@ -26,7 +26,9 @@ def test_malformed(text):
         parse_meminfo(text)
 
 
-@given(st.dictionaries(st.from_regex(r"[A-Z][A-Za-z_]{2,12}", fullmatch=True), st.integers(0, 2 ** 40), max_size=8))
+@given(
+    st.dictionaries(st.from_regex(r"[A-Z][A-Za-z_]{2,12}", fullmatch=True), st.integers(0, 2**40), max_size=8)
+)
 def test_round_trip(values):
     values = {"MemTotal": 1024, **values}
     text = "".join(f"{k}:{' ' * (16 - len(k))}{v} kB\n" for k, v in values.items())

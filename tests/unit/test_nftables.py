@@ -34,7 +34,9 @@ def test_iptables_nft_ruleset_keeps_xt_objects_and_jumps():
     assert "xt" in kinds and "jump" in kinds and "limit" in kinds
 
 
-@pytest.mark.parametrize("text", ["", "[]", '{"nftables": {}}', '{"nftables": [{"rule": {"expr": 1}}]}', "nope"])
+@pytest.mark.parametrize(
+    "text", ["", "[]", '{"nftables": {}}', '{"nftables": [{"rule": {"expr": 1}}]}', "nope"]
+)
 def test_not_nft_json(text):
     with pytest.raises(NftError):
         parse_nft_json(text)

@@ -22,9 +22,11 @@ def test_caps_topology():
 
 def test_numactl_format():
     # numactl(8)'s --hardware layout; numactl is not installed on this machine
-    t = parse_numactl_hardware("available: 2 nodes (0-1)\nnode 0 cpus: 0 1 2 3\nnode 0 size: 7982 MB\n"
-                               "node 0 free: 512 MB\nnode 1 cpus: 4 5 6 7\nnode 1 size: 8063 MB\nnode 1 free: 7000 MB\n"
-                               "node distances:\nnode   0   1 \n  0:  10  21 \n  1:  21  10 \n")
+    t = parse_numactl_hardware(
+        "available: 2 nodes (0-1)\nnode 0 cpus: 0 1 2 3\nnode 0 size: 7982 MB\n"
+        "node 0 free: 512 MB\nnode 1 cpus: 4 5 6 7\nnode 1 size: 8063 MB\nnode 1 free: 7000 MB\n"
+        "node distances:\nnode   0   1 \n  0:  10  21 \n  1:  21  10 \n"
+    )
     assert t.node_ids == {0, 1} and t.node(1).free_kib == 7000 * 1024 and t.node(0).distances == (10, 21)
 
 

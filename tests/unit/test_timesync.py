@@ -7,13 +7,18 @@ import pytest
 from hypothesis import given, strategies as st
 
 from _fixtures import read
-from preflight.facts.timesync import TimeSyncError, parse_chrony_tracking, parse_ntpq_peers, parse_timedatectl_show
+from preflight.facts.timesync import (
+    TimeSyncError,
+    parse_chrony_tracking,
+    parse_ntpq_peers,
+    parse_timedatectl_show,
+)
 
 
 def test_chrony_doc_example_slow_clock():
     t = parse_chrony_tracking(read("compat/chronyc-tracking.chrony-doc.txt"))
     assert t.reference_id == "CB00710F" and t.reference_name == "foo.example.net" and t.stratum == 3
-    assert t.system_time_s == pytest.approx(-6.523e-6)       # "slow of NTP time": behind
+    assert t.system_time_s == pytest.approx(-6.523e-6)  # "slow of NTP time": behind
     assert t.frequency_ppm == pytest.approx(-3.225) and t.synchronised
     assert t.error_bound_s == pytest.approx(6.523e-6 + 0.001100737 + 0.5 * 0.013639022)
 
@@ -47,7 +52,10 @@ def test_not_tracking(text):
 
 @given(st.floats(0, 1000, allow_nan=False), st.sampled_from(["fast", "slow"]))
 def test_offset_sign_property(value, word):
-    text = f"Reference ID    : 0A000001 (ntp)\nStratum         : 2\nSystem time     : {value:.9f} seconds {word} of NTP time\nLeap status     : Normal\n"
+    text = (
+        "Reference ID    : 0A000001 (ntp)\nStratum         : 2\n"
+        f"System time     : {value:.9f} seconds {word} of NTP time\nLeap status     : Normal\n"
+    )
     t = parse_chrony_tracking(text)
     assert t.system_time_s == pytest.approx(value if word == "fast" else -value, abs=1e-9)
 

@@ -40,10 +40,32 @@ def test_field_before_a_path_is_refused():
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
 def test_the_fact_script_on_fresh_certificates(tmp_path):
     key, cert = tmp_path / "k.pem", tmp_path / "ca-cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "3", "-subj", "/O=T/CN=t"], check=True, capture_output=True)
-    out = subprocess.run(["sh", "-c", CERTS_SH, "sh", str(cert), str(tmp_path / "none.pem")], check=True,
-                         capture_output=True, text=True).stdout
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "3",
+            "-subj",
+            "/O=T/CN=t",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    out = subprocess.run(
+        ["sh", "-c", CERTS_SH, "sh", str(cert), str(tmp_path / "none.pem")],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     a, b = parse_x509_blocks(out)
     assert a.subject == "O=T, CN=t" and a.self_signed and (a.not_after - a.not_before).days == 3
     assert not b.present

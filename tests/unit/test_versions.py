@@ -36,7 +36,9 @@ def test_number_round_trip_and_order(a, b, c):
     assert (v < Version(a, b, c + 1)) and not (v < v)
 
 
-@pytest.mark.parametrize("text", ["", "error: failed to connect to the hypervisor", "qemu-img version 7.2.22"])
+@pytest.mark.parametrize(
+    "text", ["", "error: failed to connect to the hypervisor", "qemu-img version 7.2.22"]
+)
 def test_not_a_version_output(text):
     with pytest.raises(ValueError):
         (parse_qemu_version if "qemu" in text else parse_virsh_version)(text)
