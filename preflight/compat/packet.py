@@ -339,9 +339,7 @@ def describe_nft_rule(rule: NftRule) -> str:
             )
         elif k == "xt":
             parts.append(f"xt {v.get('type')} {v.get('name')}")
-        elif k in _VERDICTS:
-            parts.append(k)
-        elif k not in ("counter",):
+        elif k != "counter":              # verdicts and other statements by name
             parts.append(k)
     where = f"{rule.family} {rule.table} {rule.chain}" + (
         f" #{rule.handle}" if rule.handle is not None else ""
@@ -872,7 +870,7 @@ def evaluate_host(f: HostFilters, pkt: Packet) -> Verdict:
         skip |= {(fam, t) for t in ipt.tables}
     if f.firewalld_zones is not None:
         verdicts.append(evaluate_firewalld(f.firewalld_zones, pkt, f.firewalld_default, f.firewalld_services))
-        skip.add(("inet", "firewalld"))
+        skip |= {("inet", "firewalld"), ("ip", "firewalld"), ("ip6", "firewalld")}   # < 0.9: ip/ip6
     if f.nft is not None:
         verdicts.append(evaluate_nft(f.nft, pkt, skip_tables=tuple(skip)))
     elif not f.nft_read:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Optional
 
-
 # The certificate fact's script: `sh -c CERTS_SH sh FILE...` (never a private key's content).
 CERTS_SH = r"""for f in "$@"; do
   if [ -e "$f" ]; then

@@ -24,7 +24,7 @@ class Version:
     def __str__(self) -> str:
         return f"{self.major}.{self.minor}.{self.micro}"
 
-    def __lt__(self, other: "Version") -> bool:
+    def __lt__(self, other: Version) -> bool:
         return (self.major, self.minor, self.micro) < (other.major, other.minor, other.micro)
 
     @property

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from _fixtures import read
+
 from preflight.compat.baseline import judge_guest_cpu, judge_vendor_mix, offline_baseline, parse_cpu_def
 from preflight.compat.versions import judge_versions
 from preflight.facts.domcaps import parse_domcaps

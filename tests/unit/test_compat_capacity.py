@@ -5,6 +5,7 @@ machine is shared and its pools were not resized for a recording (SOURCES.md).""
 from __future__ import annotations
 
 from _fixtures import read
+
 from preflight.compat.capacity import judge_hugepages, judge_memory, judge_numa, judge_vcpus
 from preflight.facts.guest_needs import parse_guest_needs
 from preflight.facts.hugepages import HugepagePool, parse_hugepages

@@ -4,6 +4,7 @@ lab's real migrations did (tests/lab/lab.py EXPECTED_FAILURES / EXPECTED_SUCCESS
 from __future__ import annotations
 
 from _fixtures import read
+
 from preflight.compat.firewall import (
     judge_control_port,
     judge_migration_ports,

@@ -4,6 +4,7 @@ hosts_alias_localhost migrates; hosts_alias_fqdn and migration_name_loopback fai
 from __future__ import annotations
 
 from _fixtures import read
+
 from preflight.compat.identity import judge_hostname, judge_identity, judge_name_resolution
 from preflight.facts.hostcaps import parse_hostcaps
 from preflight.facts.netlink import parse_ip_addr

@@ -4,6 +4,7 @@ Intel/AMD domain capabilities."""
 from __future__ import annotations
 
 from _fixtures import read
+
 from preflight.compat.machine import judge_devices, judge_kvm_device, judge_lock_and_security, judge_machine
 from preflight.facts.domcaps import parse_domcaps
 from preflight.facts.guest_needs import parse_guest_needs

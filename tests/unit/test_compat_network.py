@@ -4,6 +4,7 @@ succeed; preflight is stricter by design: lab.STRICTER_BY_DESIGN)."""
 from __future__ import annotations
 
 from _fixtures import read
+
 from preflight.compat.network import judge_interfaces, judge_path_mtu
 from preflight.facts.guest_needs import parse_guest_needs
 from preflight.facts.models import LibvirtNetwork

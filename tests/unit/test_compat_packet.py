@@ -4,9 +4,10 @@ migration outcomes the lab oracle records) and on a real iptables-save / iptable
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
-
 from _fixtures import read
+from hypothesis import given
+from hypothesis import strategies as st
+
 from preflight.compat.packet import (
     ACCEPT,
     DROP,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from _fixtures import read
+
 from preflight.compat.timesync import ClockSample, judge_offsets, judge_sync
 from preflight.compat.tls import judge_tls
 from preflight.facts.timesync import parse_chrony_tracking, parse_timedatectl_show
