@@ -108,6 +108,8 @@ class Guest:
     cache: str = "none"  # the disk's <driver cache>
     cdrom: str = ""      # a read-only ISO at this path on `home`, attached as an IDE cdrom
     cpu: str = "qemu64"  # "qemu64" | "host-model" | "host-passthrough": see cpu_xml()
+    machine: str = "pc"  # <os><type machine=...>: libvirt expands it (pc -> pc-i440fx-7.2)
+    mtu: int = 0         # <mtu size=...> on every NIC (0: none, the tap takes the bridge's MTU)
 
 
 # Every hypervisor runs both CPUs of issue 6: qemu64 with check='none' (libvirt starts it with
@@ -711,14 +713,15 @@ def cpu_xml(g: Guest) -> str:
 def domain_xml(g: Guest, domain_type: str) -> str:
     nics = "".join(
         f"<interface type='bridge'><mac address='{guest_mac(g.name, i)}'/>"
-        f"<source bridge='{b}'/><model type='virtio'/></interface>"
+        f"<source bridge='{b}'/><model type='virtio'/>"
+        + (f"<mtu size='{g.mtu}'/>" if g.mtu else "") + "</interface>"
         for i, b in enumerate(g.bridges))
     return f"""<domain type='{domain_type}'>
   <name>{g.name}</name>
   <uuid>{stable_uuid('guest', g.name)}</uuid>
   <memory unit='MiB'>128</memory>
   <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
+  <os><type arch='x86_64' machine='{g.machine}'>hvm</type><boot dev='hd'/></os>
   <features><acpi/></features>
   {cpu_xml(g)}
   <clock offset='utc'/>
@@ -927,9 +930,10 @@ def oracle(scenario_name: str | None = None) -> dict:
             apply(scenario_name)
         layout = where_running()
         results = {}
+        focus = oracle_focus()
         for dom, src in sorted(layout.items()):
             for dst in HYPERVISORS:
-                if dst == src:
+                if dst == src or (focus and not focus(dom, src, dst)):
                     continue
                 ok, msg = migrate(dom, src, dst)
                 results[(dom, src, dst)] = (ok, msg)
@@ -1482,6 +1486,348 @@ def pool_missing_revert() -> None:
                   f"virsh -q pool-undefine {POOL_NAME} >/dev/null 2>&1; true")
 
 
+# ---------------------------------------------------------------------------------------------
+# Host compatibility scenarios (issue 10). Each fault sits on one destination (or one pair);
+# ORACLE_FOCUS names the pairs the oracle migrates while it is applied.
+
+
+def _restart_until(host: str, edit, done, what: str) -> None:
+    """Edit host's files, restart its libvirtd, until `done()`: libvirtd once in a while re-probed
+    QEMU right after a restart here (cpu_feature_missing, cache_writeback_nodrop)."""
+    for _ in range(3):
+        edit()
+        time.sleep(1)
+        restart_libvirtd(host)
+        if done():
+            return
+    raise LabError(f"{host}: {what} did not take after three libvirtd restarts")
+
+
+def _backup_caps(host: str, backup: Path) -> None:
+    if backup.exists():
+        return
+    tmp = backup.with_name(backup.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    for f in _caps_files(host):
+        shutil.copy2(f, tmp / f.name)
+    tmp.rename(backup)
+
+
+def _restore_caps(host: str, backup: Path) -> None:
+    if backup.exists():
+        for f in backup.glob("*.xml"):
+            shutil.copy2(f, LAB_DIR / host / "fs" / CAPS_SUBDIR / f.name)
+        restart_libvirtd(host)
+        shutil.rmtree(backup)
+
+
+# machine_type_missing: the extra guest vm-q35 (machine 'q35', which libvirt expands to the
+# versioned pc-q35-X.Y when it is defined) runs on hv1; MACHINE_FAULT_HOST's libvirt believes its
+# QEMU lacks that versioned machine type: its <machine> entries (kvm and tcg, alias q35 included)
+# are deleted from that host's QEMU capabilities cache (backup in HOST/caps-backup-machine/) and
+# libvirtd is restarted by PID until `virsh domcapabilities --machine NAME` refuses it.
+MACHINE_FAULT_HOST = "hv3"
+Q35_GUEST = Guest("vm-q35", "hv1", "none", machine="q35")
+
+
+def _machine_backup() -> Path:
+    return LAB_DIR / MACHINE_FAULT_HOST / "caps-backup-machine"
+
+
+def guest_machine(host: str, dom: str) -> str:
+    """The versioned machine type a running guest has (its live XML's <os><type machine>)."""
+    out = ssh(host, f"virsh -q dumpxml {dom}").stdout
+    return out.split(" machine='", 1)[1].split("'", 1)[0]
+
+
+def _domcaps_has_machine(host: str, machine: str) -> bool:
+    return ssh(host, f"virsh -q domcapabilities --machine {machine} >/dev/null 2>&1",
+               check=False).returncode == 0
+
+
+def machine_type_missing_apply() -> None:
+    extra_guest_apply(Q35_GUEST)
+    host, machine = MACHINE_FAULT_HOST, guest_machine(Q35_GUEST.home, Q35_GUEST.name)
+    if not machine.startswith("pc-q35-"):
+        raise LabError(f"{Q35_GUEST.name} runs with machine {machine!r}, expected pc-q35-X.Y")
+    _backup_caps(host, _machine_backup())
+
+    def edit():
+        for f in _caps_files(host):
+            lines = f.read_text().splitlines(True)
+            kept = [ln for ln in lines if not (ln.lstrip().startswith("<machine ")
+                                               and f" name='{machine}'" in ln)]
+            if kept != lines:
+                f.write_text("".join(kept))
+    try:
+        _restart_until(host, edit, lambda: not _domcaps_has_machine(host, machine),
+                       f"removing machine {machine} from the QEMU capabilities cache")
+    except Exception:
+        machine_type_missing_revert()
+        raise
+
+
+def machine_type_missing_revert() -> None:
+    extra_guest_revert(Q35_GUEST)
+    _restore_caps(MACHINE_FAULT_HOST, _machine_backup())
+
+
+# host_uuid_clone: UUID_CLONE[1]'s libvirtd gets UUID_CLONE[0]'s host_uuid (libvirtd.conf, as a
+# cloned host's SMBIOS UUID would give it), restarted by PID. Revert writes the lab's own again.
+UUID_CLONE = ("hv2", "hv3")     # (original, clone)
+
+
+def _libvirtd_conf(host: str) -> Path:
+    return LAB_DIR / host / "fs" / "etc/libvirt/libvirtd.conf"
+
+
+def host_uuid(host: str) -> str:
+    out = ssh(host, "virsh -q capabilities").stdout
+    return out.split("<uuid>", 1)[1].split("</uuid>", 1)[0].strip()
+
+
+def host_uuid_clone_apply() -> None:
+    orig, clone = UUID_CLONE
+    want = str(stable_uuid("libvirt-host", orig))
+    if host_uuid(clone) == want:
+        return
+    write(_libvirtd_conf(clone), LIBVIRTD_CONF.format(host_uuid=want))
+    try:
+        _restart_until(clone, lambda: None, lambda: host_uuid(clone) == want,
+                       f"host_uuid {want}")
+    except Exception:
+        host_uuid_clone_revert()
+        raise
+
+
+def host_uuid_clone_revert() -> None:
+    clone = UUID_CLONE[1]
+    own = str(stable_uuid("libvirt-host", clone))
+    if _libvirtd_conf(clone).read_text() != LIBVIRTD_CONF.format(host_uuid=own):
+        write(_libvirtd_conf(clone), LIBVIRTD_CONF.format(host_uuid=own))
+        restart_libvirtd(clone)
+
+
+# Names. Each host's /etc/hosts is the /etc/netns/PREFIX-HOST/hosts file `ip netns exec` bound
+# over /etc/hosts when the host booted: it is rewritten IN PLACE through the host's sshd (a new
+# file, e.g. `sed -i`, would leave the host's bind mount on the old inode). The lab's original is
+# kept in HOST/hosts-backup. libvirt (virGetHostname, src/util/virutil.c) hands back as the
+# migration URI host: migration_host from qemu.conf if set; else gethostname() if it contains a
+# dot or starts with "localhost"; else the canonical name getaddrinfo(AI_CANONNAME) gives for it
+# on the DESTINATION, unless that is missing or starts with "localhost" (then the short name).
+# The destination refuses only a result starting with "localhost"; the SOURCE libvirtd resolves
+# the name with its own resolver and tries every address in turn (virNetSocketNewConnectTCP).
+NAME_HOST = "hv2"                 # the destination whose names the scenarios change
+NAME_FQDN = "hv2.lab.example"     # the canonical name those scenarios give it
+NAME_LOOPBACK_SOURCE = "hv1"      # migration_name_loopback: resolves NAME_FQDN to 127.0.1.1
+
+
+def _hosts_backup(host: str) -> Path:
+    return LAB_DIR / host / "hosts-backup"
+
+
+def read_hosts(host: str) -> str:
+    return ssh(host, "cat /etc/hosts").stdout
+
+
+def _write_hosts(host: str, text: str) -> None:
+    """Rewrite host's /etc/hosts in place (same inode), keeping the lab's original once."""
+    backup = _hosts_backup(host)
+    if not backup.exists():
+        write(backup, read_hosts(host))
+    if read_hosts(host) != text:
+        subprocess.run(["ssh", "-F", str(LAB_DIR / "ssh_config"), "-o", "BatchMode=yes", host,
+                        "cat > /etc/hosts"], input=text, text=True, check=True, timeout=SSH_TIMEOUT,
+                       capture_output=True)
+    if read_hosts(host) != text:
+        raise LabError(f"{host}: /etc/hosts did not take the new content")
+
+
+def _restore_hosts(*hosts: str) -> None:
+    for host in hosts:
+        backup = _hosts_backup(host)
+        if backup.exists():
+            _write_hosts(host, backup.read_text())
+            backup.unlink()
+
+
+def _hosts_lines(host: str) -> list:
+    """The lab's original /etc/hosts of `host` as lines (from the backup while one exists)."""
+    backup = _hosts_backup(host)
+    return (backup.read_text() if backup.exists() else read_hosts(host)).splitlines(True)
+
+
+def libvirt_hostname(host: str) -> str:
+    """virConnectGetHostname on host: the same virGetHostname() the migration Prepare calls."""
+    return ssh(host, "virsh -q hostname").stdout.strip()
+
+
+def _with_fqdn(lines: list) -> list:
+    """NAME_HOST's own line as 'ADDR NAME_FQDN NAME_HOST' (canonical name first)."""
+    own = f"{address(NAME_HOST)}\t{NAME_HOST}\n"
+    return [f"{address(NAME_HOST)}\t{NAME_FQDN} {NAME_HOST}\n" if ln == own else ln for ln in lines]
+
+
+# hosts_alias_localhost: NAME_HOST's own name aliased on the localhost line of its own /etc/hosts
+# ("127.0.0.1 localhost hv2", a common cloud-image/installer leftover). getaddrinfo's canonical
+# name for hv2 is then "localhost", which libvirt discards: it hands back the short name, which
+# the sources resolve to the real address. Really migrates.
+def hosts_alias_localhost_apply() -> None:
+    lines = _hosts_lines(NAME_HOST)
+    lines = [ln.rstrip("\n") + f" {NAME_HOST}\n" if ln.split()[:2] == ["127.0.0.1", "localhost"]
+             and NAME_HOST not in ln.split() else ln for ln in lines]
+    _write_hosts(NAME_HOST, "".join(lines))
+    if libvirt_hostname(NAME_HOST) != NAME_HOST:
+        raise LabError(f"{NAME_HOST}: libvirt hostname is {libvirt_hostname(NAME_HOST)!r}")
+
+
+# hosts_alias_fqdn: Debian's installer layout on NAME_HOST: "127.0.1.1 hv2.lab.example hv2" in
+# its own /etc/hosts, before its real line. The canonical name is now NAME_FQDN, so libvirt hands
+# back tcp:hv2.lab.example:PORT, a name no source can resolve here (no DNS): the source fails.
+def hosts_alias_fqdn_apply() -> None:
+    lines = [ln for ln in _hosts_lines(NAME_HOST) if NAME_FQDN not in ln]
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("127.0.0.1")) + 1
+    lines.insert(at, f"127.0.1.1\t{NAME_FQDN} {NAME_HOST}\n")
+    _write_hosts(NAME_HOST, "".join(lines))
+    if libvirt_hostname(NAME_HOST) != NAME_FQDN:
+        raise LabError(f"{NAME_HOST}: libvirt hostname is {libvirt_hostname(NAME_HOST)!r}, not {NAME_FQDN}")
+
+
+# migration_name_loopback: NAME_HOST's canonical name is NAME_FQDN on its real address (its own
+# /etc/hosts and hv3's say so), but NAME_LOOPBACK_SOURCE's /etc/hosts has a stale
+# "127.0.1.1 hv2.lab.example" (copied from an installer's file) and no other address for it. ssh
+# to "hv2" still works from there; the migration connection goes to the source's own loopback.
+def migration_name_loopback_apply() -> None:
+    for host in HYPERVISORS:
+        if host == NAME_LOOPBACK_SOURCE:
+            lines = [ln for ln in _hosts_lines(host) if NAME_FQDN not in ln]
+            lines.insert(1, f"127.0.1.1\t{NAME_FQDN}\n")
+        else:
+            lines = _with_fqdn(_hosts_lines(host))
+        _write_hosts(host, "".join(lines))
+    if libvirt_hostname(NAME_HOST) != NAME_FQDN:
+        raise LabError(f"{NAME_HOST}: libvirt hostname is {libvirt_hostname(NAME_HOST)!r}, not {NAME_FQDN}")
+
+
+def names_revert() -> None:
+    _restore_hosts(*HYPERVISORS)
+
+
+# bridge_mtu_smaller: MTU_HOST's br-app gets MTU MTU_SMALL (the sources' br-app: 1500). vm-gluster
+# (a NIC on br-app, no <mtu>: its tap takes the bridge's MTU) and the extra guest vm-mtu (NIC on
+# br-app with <mtu size='1500'/>) both really migrate: libvirt sets the new tap's MTU (from the
+# bridge, or the <mtu>) and checks nothing. The guest keeps sending 1500-byte frames into a
+# 1400-byte bridge: stricter by design (see STRICTER_BY_DESIGN).
+MTU_HOST = "hv3"
+MTU_SMALL = 1400
+MTU_GUEST = Guest("vm-mtu", "hv1", "none", bridges=("br-app",), mtu=1500)
+
+
+def bridge_mtu_smaller_apply() -> None:
+    extra_guest_apply(MTU_GUEST)
+    netns_exec(MTU_HOST, f"ip link set br-app mtu {MTU_SMALL}")
+
+
+def bridge_mtu_smaller_revert() -> None:
+    extra_guest_revert(MTU_GUEST)
+    netns_exec(MTU_HOST, "ip link set br-app mtu 1500")
+
+
+# firewall_drop_subnet: DROP_HOST silently drops the migration range from one source SUBNET (a
+# /30 that holds hv1's address only): `ip saddr 10.x.y.8/30 tcp dport 49152-49215 drop`. With
+# tcp_syn_retries=3 the source gives up after ~15 s ("Connection timed out"). hv2 still migrates.
+DROP_HOST = "hv3"
+DROP_SOURCE = "hv1"
+
+
+def drop_subnet() -> str:
+    octet = HOST_OCTET[DROP_SOURCE] & ~3
+    return f"{SUBNET}.{octet}/30"
+
+
+def firewall_drop_subnet_apply() -> None:
+    firewall_drop_subnet_revert()
+    ruleset = (f"table inet {NFT_TABLE} {{\n chain input {{\n"
+               "  type filter hook input priority 0; policy accept;\n"
+               f"  ip saddr {drop_subnet()} tcp dport 49152-49215 drop\n }}\n}}\n")
+    run(["ip", "netns", "exec", ns_name(DROP_HOST), "nft", "-f", "-"], input=ruleset)
+
+
+def firewall_drop_subnet_revert() -> None:
+    netns_exec(DROP_HOST, f"nft delete table inet {NFT_TABLE} 2>/dev/null || true")
+
+
+# kvm_unusable: inside KVM_HOST's own mount namespace only (through its sshd), an empty regular
+# file of the state dir is bind-mounted over /dev/kvm. Nothing is written to any device node and
+# the machine's /dev/kvm (and every other namespace's) is untouched: the apply checks that. The
+# host's running guests keep the KVM fd they opened; libvirt's cached capabilities still offer
+# <domain type='kvm'>; a new QEMU there (an incoming migration) fails "kvm version too old".
+KVM_HOST = "hv3"
+
+
+def _not_kvm() -> Path:
+    return LAB_DIR / KVM_HOST / "not-kvm"
+
+
+def _kvm_kind(host: str | None) -> str:
+    cmd = "stat -c '%F %t:%T' /dev/kvm"
+    return (ssh(host, cmd, check=False) if host else run(cmd, check=False)).stdout.strip()
+
+
+def kvm_unusable_apply() -> None:
+    if kvm_domain_type() != "kvm":
+        raise ScenarioUnavailable("kvm_unusable needs KVM guests (TCG lab)")
+    if _kvm_kind(KVM_HOST).startswith("regular"):
+        return
+    write(_not_kvm(), "", mode=0o600)
+    ssh(KVM_HOST, f"mount --bind {_not_kvm()} /dev/kvm")
+    if not _kvm_kind(KVM_HOST).startswith("regular"):
+        kvm_unusable_revert()
+        raise LabError(f"{KVM_HOST}: the bind mount over /dev/kvm did not take")
+    if not _kvm_kind(None).startswith("character special"):   # must never happen: undo at once
+        kvm_unusable_revert()
+        raise LabError("the machine's own /dev/kvm changed: reverted")
+
+
+def kvm_unusable_revert() -> None:
+    for _ in range(3):
+        if not _kvm_kind(KVM_HOST).startswith("regular"):
+            break
+        ssh(KVM_HOST, "umount /dev/kvm", check=False)
+    else:
+        raise LabError(f"{KVM_HOST}: /dev/kvm is still covered")
+    _not_kvm().unlink(missing_ok=True)
+
+
+def _into(*destinations):
+    return lambda dom, src, dst: dst in destinations
+
+
+# scenario -> which (domain, source, destination) the oracle migrates while it is applied: the
+# pairs its fault can touch (all others behave as in clean). PREFLIGHT_LAB_FULL_ORACLE=1 migrates
+# every pair anyway.
+ORACLE_FOCUS = {
+    "machine_type_missing": _into(MACHINE_FAULT_HOST),
+    "host_uuid_clone": lambda dom, src, dst: {src, dst} == set(UUID_CLONE),
+    "hosts_alias_localhost": _into(NAME_HOST),
+    "hosts_alias_fqdn": _into(NAME_HOST),
+    "migration_name_loopback": _into(NAME_HOST),
+    "bridge_mtu_smaller": lambda dom, src, dst: dst == MTU_HOST and src == "hv1",
+    "firewall_drop_subnet": _into(DROP_HOST),
+    "kvm_unusable": _into(KVM_HOST),
+}
+
+
+def oracle_focus():
+    """The pair filter for the scenarios applied now, or None (every pair)."""
+    if os.environ.get("PREFLIGHT_LAB_FULL_ORACLE") == "1" or not ACTIVE:
+        return None
+    if not all(n in ORACLE_FOCUS for n in ACTIVE):
+        return None
+    return lambda dom, src, dst: any(ORACLE_FOCUS[n](dom, src, dst) for n in ACTIVE)
+
+
 SCENARIOS = {
     "clean": (_noop, _noop),
     "bridge_missing": (bridge_missing_apply, bridge_missing_revert),
@@ -1503,6 +1849,14 @@ SCENARIOS = {
     "source_readonly": (source_readonly_apply, source_readonly_revert),
     "firewall_one_source": (firewall_one_source_apply, firewall_one_source_revert),
     "cpu_feature_missing": (cpu_feature_missing_apply, cpu_feature_missing_revert),
+    "machine_type_missing": (machine_type_missing_apply, machine_type_missing_revert),
+    "host_uuid_clone": (host_uuid_clone_apply, host_uuid_clone_revert),
+    "hosts_alias_localhost": (hosts_alias_localhost_apply, names_revert),
+    "hosts_alias_fqdn": (hosts_alias_fqdn_apply, names_revert),
+    "migration_name_loopback": (migration_name_loopback_apply, names_revert),
+    "bridge_mtu_smaller": (bridge_mtu_smaller_apply, bridge_mtu_smaller_revert),
+    "firewall_drop_subnet": (firewall_drop_subnet_apply, firewall_drop_subnet_revert),
+    "kvm_unusable": (kvm_unusable_apply, kvm_unusable_revert),
 }
 
 # A guest whose way home crosses its own fault (source_readonly: home's mount is read-only)
@@ -1552,6 +1906,28 @@ EXPECTED_FAILURES = {
                      for d in HYPERVISORS if d not in POOL_HOSTS},
     "firewall_one_source": {(g.name, *FIREWALL_ONE_SOURCE): ("connection refused",) for g in GUESTS
                             if g.home == FIREWALL_ONE_SOURCE[0] and g.disk != "local"},
+    # issue 10 (host compatibility); the oracle migrates ORACLE_FOCUS's pairs only.
+    # "unsupported configuration: Emulator '/usr/bin/qemu-system-x86_64' does not support machine
+    # type 'pc-q35-7.2'" (the destination libvirtd parses the incoming XML against its capabilities)
+    "machine_type_missing": {(Q35_GUEST.name, Q35_GUEST.home, MACHINE_FAULT_HOST):
+                             ("does not support machine type", "pc-q35-")},
+    # "internal error: Attempt to migrate guest to the same host 03ffc6e2-..." both ways
+    "host_uuid_clone": {(g.name, g.home, d): ("same host", str(stable_uuid("libvirt-host", UUID_CLONE[0])))
+                        for g in GUESTS for d in UUID_CLONE if g.home in UUID_CLONE and d != g.home},
+    # the destination hands back tcp:hv2.lab.example:49152; no source can resolve it: "Unable to
+    # resolve address 'hv2.lab.example' service '49152': Temporary failure in name resolution"
+    "hosts_alias_fqdn": {(g.name, g.home, NAME_HOST): ("unable to resolve address", NAME_FQDN)
+                         for g in GUESTS if g.home != NAME_HOST and g.disk != "local"},
+    # "unable to connect to server at 'hv2.lab.example:49152': Connection refused" (hv1's loopback)
+    "migration_name_loopback": {(g.name, g.home, NAME_HOST): (NAME_FQDN, "connection refused")
+                                for g in GUESTS if g.home == NAME_LOOPBACK_SOURCE and g.disk != "local"},
+    # dropped, not rejected: "unable to connect to server at 'hv3:49152': Connection timed out"
+    "firewall_drop_subnet": {(g.name, g.home, DROP_HOST): ("connection timed out",)
+                             for g in GUESTS if g.home == DROP_SOURCE and g.disk != "local"},
+    # libvirt's cached capabilities still offer kvm; QEMU: "qemu unexpectedly closed the monitor: kvm
+    # version too old ... -accel kvm: failed to initialize kvm: Inappropriate ioctl for device"
+    "kvm_unusable": {(g.name, g.home, KVM_HOST): ("failed to initialize kvm",)
+                     for g in GUESTS if g.home != KVM_HOST and g.disk != "local"},
 }
 
 # Scenarios whose extra guest really migrates everywhere (preflight must say pass/warn for it).
@@ -1572,6 +1948,18 @@ EXPECTED_SUCCESSES = {
     "cpu_feature_missing": {(PASSTHROUGH_GUEST.name, "hv1", d) for d in HYPERVISORS if d != "hv1"}
     | {(g.name, g.home, CPU_FAULT_HOST) for g in GUESTS if g.cpu == "host-model" and g.disk != "local"
        and g.home != CPU_FAULT_HOST},
+    # issue 10: the destination's own name on its localhost line: libvirt discards the canonical
+    # name "localhost" and hands back the short name, which the sources resolve correctly
+    "hosts_alias_localhost": {(g.name, g.home, NAME_HOST) for g in GUESTS
+                              if g.home != NAME_HOST and g.disk != "local"},
+    # the other source resolves hv2.lab.example to hv2's real address
+    "migration_name_loopback": {(g.name, g.home, NAME_HOST) for g in GUESTS
+                                if g.home not in (NAME_HOST, NAME_LOOPBACK_SOURCE) and g.disk != "local"},
+    # libvirt sets the new tap's MTU (the bridge's, or <mtu>) and checks nothing
+    "bridge_mtu_smaller": {("vm-gluster", "hv1", MTU_HOST), (MTU_GUEST.name, MTU_GUEST.home, MTU_HOST)},
+    # the subnet holds hv1 only
+    "firewall_drop_subnet": {(g.name, g.home, DROP_HOST) for g in GUESTS
+                             if g.home not in (DROP_HOST, DROP_SOURCE) and g.disk != "local"},
 }
 
 # Pairs whose real migration SUCCEEDS but where preflight must FAIL, by design, and the only
@@ -1582,6 +1970,10 @@ EXPECTED_SUCCESSES = {
 STRICTER_BY_DESIGN = {
     "cpu_feature_missing": {pair: ("cpu.compatible",) for pair in EXPECTED_SUCCESSES["cpu_feature_missing"]
                             if pair[2] == CPU_FAULT_HOST},
+    # issue 10: the guest's NIC (1500, from the source's bridge or its <mtu>) on a 1400 bridge: the
+    # migration succeeds and frames over 1400 bytes are dropped from then on
+    "bridge_mtu_smaller": {pair: ("network.guest_networks",)
+                           for pair in EXPECTED_SUCCESSES["bridge_mtu_smaller"]},
 }
 
 
