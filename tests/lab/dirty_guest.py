@@ -62,6 +62,11 @@ def serial_log(name: str) -> Path:
     return guest_dir() / f"{name}.serial"
 
 
+# This nested KVM does not offer pni (SSE3) to guests: kvm64 minus pni starts on every lab host
+# and says nothing host-specific (the forecast is about RAM, not CPUs).
+NO_PNI = "<feature policy='disable' name='pni'/>"
+
+
 def domain_xml(name: str, ws_mib: int, pps: int, domain_type: str,
                memory_mib: int = MEMORY_MIB) -> str:
     """No disk, no NIC: only RAM moves.  The serial log is a file in the state dir, which every lab
@@ -74,7 +79,7 @@ def domain_xml(name: str, ws_mib: int, pps: int, domain_type: str,
   <os><type arch='x86_64' machine='pc'>hvm</type><kernel>{kernel_path()}</kernel>
     <cmdline>ws={ws_mib} pps={pps}</cmdline><bootmenu enable='no'/></os>
   <features><acpi/></features>
-  <cpu mode='custom' match='exact'><model fallback='forbid'>kvm64</model>{L.CPU_DISABLED}</cpu>
+  <cpu mode='custom' match='exact'><model fallback='forbid'>kvm64</model>{NO_PNI}</cpu>
   <clock offset='utc'/>
   <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
   <devices>
