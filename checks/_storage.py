@@ -86,21 +86,25 @@ def path_verdict(path, ctx, what: str, label: str, *, readonly: bool = False, lo
     return passed(f"{what}: {path} is on the same shared {src_m.fstype} on both hosts", **ev)
 
 
+_URL_NAME = re.compile(r"[a-z][a-z0-9+]*://[^\s]+\Z")
+
+
 def backing_chain(disk, image: str, host) -> tuple:
     """(backing files, where from) of `image`, top's backing first, or (None, why unknown).
 
-    qemu-img's answer (2nd exec) first; else the <backingStore> chain libvirt recorded in the
-    live XML; a raw image (or no format: libvirt does not probe) has none."""
+    The <backingStore> chain libvirt recorded in the live XML first (libvirt built it when it
+    opened the images: nothing guest-controlled is probed); else qemu-img's answer (2nd exec,
+    asked only then); a raw image (or no format: libvirt does not probe) has none."""
+    if disk.backing is not None:
+        return disk.backing, where(host, "live domain XML <backingStore>")
+    if (disk.format or "raw") not in CHAIN_FORMATS or disk.device in ("cdrom", "floppy"):
+        return (), None                     # never probed: a chain "found" in such an image is forged
     chain = host.disk_chains.get(image)
     if chain is not None:
         if chain.error:
             return None, f"qemu-img could not read the chain of {image} on {host.name}: {chain.error}"
         return tuple(posixpath.normpath(f) if f.startswith("/") else f for f in chain.backing_files), \
             where(host, f"qemu-img info --backing-chain {image}")
-    if disk.backing is not None:
-        return disk.backing, where(host, "domain XML <backingStore>")
-    if (disk.format or "raw") not in CHAIN_FORMATS:
-        return (), None
     why = fact_missing(host, "chains") or "qemu-img was not asked about it"
     return None, f"the backing chain of {disk.format} image {image} is unknown on {host.name} ({why})"
 
@@ -116,6 +120,10 @@ def chain_findings(disk, image: str, ctx) -> list:
         what = f"disk {disk.target}: backing file {backing} (depth {depth} under {image})"
         if backing.startswith("/"):
             out.append(path_verdict(backing, ctx, what, disk.target, readonly=True))
+        elif not _URL_NAME.match(backing):
+            out.append(undecided(f"{what}: the image names a backing file that is neither a local path "
+                                 "nor a URL", observed=backing, disk=disk.target, source=how,
+                                 expected="an absolute path or a network URL"))
         else:
             out.append(passed(f"{what} is opened by QEMU over the network", observed=backing,
                               disk=disk.target, source=how))

@@ -51,11 +51,8 @@ def ancestors(path: str) -> list:
 
 
 def _root(xml: str):
-    from lxml import etree
-    try:
-        return etree.fromstring(xml.encode(), etree.XMLParser(resolve_entities=False, no_network=True))
-    except etree.XMLSyntaxError:
-        return None
+    from preflight.facts.xmlsafe import parse_xml_or_none
+    return parse_xml_or_none(xml, "domain XML")
 
 
 def access_paths(libvirt_facts: dict) -> list:

@@ -87,11 +87,12 @@ def _spec_name(spec) -> str:
 
 def storage_entry(conn, *, role: str = "storage", timeout: Optional[float] = None) -> dict:
     """The raw record entry of one storage host from an open SSH Connection (one exec)."""
-    from preflight.facts.gather import gather_shell, scrub_conf_text
+    from preflight.facts.gather import gather_shell
+    from preflight.scrub import scrub_ganesha
 
     shell, errors = gather_shell(conn, STORAGE_SHELL_FACTS, timeout)
     if "ganesha_conf" in shell:
-        shell["ganesha_conf"]["out"] = scrub_conf_text(shell["ganesha_conf"]["out"])
+        shell["ganesha_conf"]["out"] = scrub_ganesha(shell["ganesha_conf"]["out"])
     return {"address": conn.address, "reachable": True, "error": None, "round_trips": 1,
             "role": role, "shell": shell, "errors": errors}
 
