@@ -29,7 +29,8 @@ SECRET_WORD = r"(?:password|passwd|passphrase|secret|token|credential|psk|api[_-
 # key=value / key: value with a secret-ish key, or ceph's bare `key=` (`:key=AQB...`, `,key=`)
 _KV_SECRET = re.compile(r"(?i)((?:\b|_)(?:" + SECRET_WORD + r"[A-Za-z0-9_.-]*|key|keyring|pass|pwd)\s*=\s*)"
                         r"(\"[^\"]*\"|'[^']*'|(?:[^,:;&\s'\"]|,,)+)")
-_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s?#@]*@)?([^\s?#]*)(\?[^\s#]*)?(#\S*)?")
+_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s?#@]*@)?([^\s?#]*)(\?[^\s#]*)?")
+_USER_PASS = re.compile(r"(?<![\w/:@])[^\s/@:'\"]+:[^\s/@'\"]+@(?=[A-Za-z0-9\[])")   # user:pw@host, no scheme
 _CONF_LINE = re.compile(r"(?im)^(\s*#?\s*[A-Za-z0-9_.-]*" + SECRET_WORD + r"[A-Za-z0-9_.-]*\s*=\s*)(.*)$")
 _MOUNT_OPT = re.compile(r"(?i)(?<![A-Za-z0-9_])((?:password|pass|secret|credentials|token)=)((?:[^,\s]|,,)*)")
 _CIFS_USER = re.compile(r"(?i)(?<![A-Za-z0-9_])((?:username|user)=[^,\s%]*%)((?:[^,\s]|,,)*)")
@@ -49,14 +50,13 @@ def mask_text(text: Any) -> Any:
     """Mask secrets inside free text: URL user-info and queries, key=value secrets."""
     if not isinstance(text, str) or not text:
         return text
-    text = _URL.sub(_url_repl, text)
+    text = _USER_PASS.sub(MASK + "@", _URL.sub(_url_repl, text))
     return _KV_SECRET.sub(lambda m: m.group(1) + MASK, text)
 
 
 def _url_repl(m) -> str:
-    scheme, userinfo, rest, query, frag = m.groups()
-    return scheme + (MASK + "@" if userinfo else "") + rest + ("?" + MASK if query else "") + \
-        ("#" + MASK if frag else "")
+    scheme, userinfo, rest, query = m.groups()
+    return scheme + (MASK + "@" if userinfo else "") + rest + ("?" + MASK if query else "")
 
 
 def scrub_conf_text(text: str) -> str:

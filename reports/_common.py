@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any, Iterable, Optional
 
-MASK = "[masked]"
+from preflight.scrub import MASK, mask_text   # the one mask and text scrubber of record and reports
 
 # Key words that mark a value as a secret. Matched against the *words* of a key
 # ("ssh_private_key", "vncPassword", "X-Auth-Token"), so "keymap" or "passthrough" stay visible.
@@ -54,7 +54,7 @@ def mask_secrets(value: Any) -> Any:
         return out
     if isinstance(value, (list, tuple)):
         return [mask_secrets(v) for v in value]
-    return value
+    return mask_text(value)
 
 
 def report_document(report) -> dict:
