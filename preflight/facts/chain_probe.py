@@ -54,7 +54,8 @@ def _live_disks(dom: dict) -> dict:
     root = parse_xml_or_none(dom.get("live_xml"), "live domain XML")
     if root is None:
         return {}
-    return {d.find("target").get("dev"): d for d in root.findall("devices/disk") if d.find("target") is not None}
+    disks = [d for d in root.findall("devices/disk") if d.find("target") is not None]
+    return {d.find("target").get("dev"): d for d in disks}
 
 
 def _network_url(src, disk, fmt) -> Optional[str]:
@@ -83,7 +84,8 @@ def chain_targets(libvirt_facts: dict) -> list:
         for disk in root.findall("devices/disk"):
             src, drv, tgt = disk.find("source"), disk.find("driver"), disk.find("target")
             fmt = drv.get("type") if drv is not None else None
-            if src is None or fmt not in CHAIN_FORMATS or (disk.get("device") or "disk") in ("cdrom", "floppy"):
+            device = disk.get("device") or "disk"
+            if src is None or fmt not in CHAIN_FORMATS or device in ("cdrom", "floppy"):
                 continue
             live_disk = live.get(tgt.get("dev")) if tgt is not None else None
             if live_disk is not None and live_disk.find("backingStore") is not None:

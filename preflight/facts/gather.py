@@ -12,7 +12,8 @@ runs with and its disks' <backingStore> chains (see `_gather_live_xml`).
 Backing chains and image access: a SECOND (and last) batched exec, after libvirt, because it
 needs the domain list: `qemu-img info -f FMT --backing-chain -U --output=json -- IMAGE`, under
 limits, only for qcow2-family images whose live XML has no <backingStore> chain (see
-preflight.facts.chain_probe: guest images are never format-probed), `stat -L` of writable images, their directories and the shared mount
+preflight.facts.chain_probe: guest images are never format-probed), `stat -L` of writable
+images, their directories and the shared mount
 points, and `id`/`getent` for QEMU's user (see `image_access_plan`). No more execs per host,
 whatever the number of disks (only the intrusive, opt-in --write-test adds one:
 preflight.facts.write_test). Secrets: identity only (`_gather_secrets`), never a value.
@@ -250,7 +251,8 @@ def _gather_live_xml(bridge, dom, entry: dict, errors: dict) -> None:
     migratable XML shows the configured CPU instead) and the disks' <backingStore> chains.
     A failure costs only this key: "live_xml" None, the reason in errors["live_xml:NAME"]."""
     try:
-        entry["live_xml"] = scrub_domain_xml(bridge.call("domain.XMLDesc(live)", dom.XMLDesc, 0), "live domain XML")
+        live = bridge.call("domain.XMLDesc(live)", dom.XMLDesc, 0)
+        entry["live_xml"] = scrub_domain_xml(live, "live domain XML")
     except (TransportError, UnsafeXMLError) as exc:
         entry["live_xml"] = None
         errors[f"live_xml:{entry['name']}"] = str(exc)

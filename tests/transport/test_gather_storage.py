@@ -12,17 +12,7 @@ import pytest
 from preflight.facts.gather import _gather_pools, chain_targets, gather_chains
 from preflight.facts.storage_parse import parse_storage_fields
 
-
-class LocalConn:
-    """run_script() like preflight.transport.ssh.Connection, counted, executed here."""
-
-    def __init__(self):
-        self.round_trips = 0
-
-    def run_script(self, script, timeout=None):
-        self.round_trips += 1
-        p = subprocess.run(["sh", "-s"], input=script.encode(), capture_output=True, timeout=60)
-        return NS(rc=p.returncode, stdout_bytes=p.stdout, stderr=p.stderr.decode())
+from .local_conn import LocalConn
 
 
 def dom_xml(*disks):

@@ -15,17 +15,9 @@ from preflight.facts.domain_xml import parse_domain_xml
 from preflight.facts.gather import gather_chains
 from preflight.facts.storage_parse import parse_storage_fields
 
+from .local_conn import LocalConn
+
 needs_qemu_img = pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-img not installed")
-
-
-class LocalConn:
-    def __init__(self):
-        self.round_trips = 0
-
-    def run_script(self, script, timeout=None):
-        self.round_trips += 1
-        p = subprocess.run(["sh", "-s"], input=script.encode(), capture_output=True, timeout=60)
-        return NS(rc=p.returncode, stdout_bytes=p.stdout, stderr=p.stderr.decode())
 
 
 def dom(*disks, live=None):
