@@ -41,6 +41,7 @@ for p in /proc/[0-9]*; do
   case "${1:-}" in *ganesha.nfsd) ;; *) continue ;; esac
   case "$(readlink "$p/exe" 2>/dev/null)" in */ganesha.nfsd) ;; *) continue ;; esac
   [ "$(stat -c %u "$p" 2>/dev/null)" = 0 ] || continue
+  [ "$(stat -L -c %u:%F "$p/exe" 2>/dev/null)" = "0:regular file" ] || continue
   [ "$(readlink "$p/ns/net" 2>/dev/null)" = "$me" ] || continue
   run=yes
   while [ $# -gt 1 ]; do [ "$1" = -f ] && f=$2; shift; done
