@@ -37,6 +37,7 @@ from preflight.transport.errors import (
     ConnectTimeout,
     HostKeyChanged,
     HostKeyUnknown,
+    OutputTooLarge,
     TransportError,
 )
 
@@ -51,6 +52,10 @@ __all__ = [
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 READ_CHUNK = 1 << 20
+# Bytes one exec may return (stdout + stderr). The largest real fact batch is a few MiB (a
+# host's whole nft ruleset and lsblk); a host that sends more is broken or hostile (V6), and
+# buffering it would cost the operator's memory, 16 hosts wide.
+MAX_EXEC_BYTES = 64 << 20
 DEFAULT_WINDOW = 8 << 20          # per-channel window: large outputs stream without stalls
 DEFAULT_MAX_PACKET = 32768
 
@@ -254,6 +259,7 @@ class Connection:
         self.transport = transport
         self.via = via
         self.command_timeout = command_timeout
+        self.max_exec_bytes = MAX_EXEC_BYTES
         self.connect_elapsed = connect_elapsed
         self._lock = threading.Lock()
         self._round_trips = 0
@@ -348,11 +354,21 @@ class Connection:
                 chan.shutdown_write()
             fd = chan.fileno()
             deadline = started + timeout
+            size = 0
             while True:
-                while chan.recv_ready():
+                # one chunk of each per turn: a stream that never pauses cannot put off the
+                # deadline or the byte cap (both checked every turn)
+                if chan.recv_ready():
                     out.append(chan.recv(READ_CHUNK))
-                while chan.recv_stderr_ready():
+                    size += len(out[-1])
+                if chan.recv_stderr_ready():
                     err.append(chan.recv_stderr(READ_CHUNK))
+                    size += len(err[-1])
+                if size > self.max_exec_bytes:
+                    raise OutputTooLarge(
+                        self.name, f"{self.name} ({self.address}): `{_short(cmd)}` printed more than "
+                        f"{self.max_exec_bytes >> 20} MiB; its channel was closed (a broken or hostile host)",
+                        address=self.address, argv=list(argv), limit=self.max_exec_bytes)
                 if (chan.closed or (chan.exit_status_ready() and chan.eof_received)) \
                         and not chan.recv_ready() and not chan.recv_stderr_ready():
                     break
@@ -364,7 +380,8 @@ class Connection:
                         f"{timeout:g} s; its channel was closed (raise the command timeout if the host is just slow)",
                         address=self.address, argv=list(argv), timeout=timeout,
                         stdout=b"".join(out), stderr=b"".join(err))
-                select.select([fd], [], [], min(remaining, 0.5))
+                if not chan.recv_ready() and not chan.recv_stderr_ready():
+                    select.select([fd], [], [], min(remaining, 0.5))
             rc = chan.recv_exit_status() if chan.exit_status_ready() else -1
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise ChannelError(self.name, f"{self.name} ({self.address}): `{_short(cmd)}` broke: {exc}",
