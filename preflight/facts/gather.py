@@ -63,7 +63,10 @@ def build_facts_script(facts: dict, marker: str, per_command_timeout: int = PER_
         raise ValueError("marker must be alphanumeric")
     lines = [
         "umask 077",
-        'd=$(mktemp -d 2>/dev/null) || d=/tmp/preflight.$$; mkdir -p "$d" 2>/dev/null',
+        # no fallback name: a predictable /tmp/preflight.$$ lets any local user plant a symlink
+        # that root then writes through (V8). No private directory, no facts.
+        'd=$(mktemp -d 2>/dev/null) && [ -d "$d" ] || { echo "preflight: mktemp -d failed on this host:'
+        ' no private temporary directory, nothing run" >&2; exit 97; }',
         "trap 'rm -rf \"$d\"' EXIT",
         f"T=; if command -v timeout >/dev/null 2>&1; then T='timeout {int(per_command_timeout)}'; fi",
         "pf_run() {",

@@ -47,7 +47,7 @@ QEMU_INITIATOR_PREFIX = "iqn.2008-11.org.linux-kvm"
 # Every listing runs in the background; the output is printed per index in the batched-facts
 # layout (MARKER i rc N / out / err / end) once all have finished or timed out.
 LISTS_SH = r"""M=$1; T=$2; shift 2
-d=$(mktemp -d 2>/dev/null) || { d=/tmp/preflight-l.$$; mkdir -p "$d" || exit 1; }
+d=$(mktemp -d 2>/dev/null) && [ -d "$d" ] || { echo "preflight: mktemp -d failed: nothing listed" >&2; exit 97; }
 trap 'rm -rf "$d"' EXIT
 run() {
   i=$1; shift
