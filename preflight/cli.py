@@ -11,6 +11,7 @@ from typing import List, Optional
 import typer
 
 from preflight import __version__
+from preflight.textsafe import one_line
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNDECIDED, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
@@ -45,7 +46,8 @@ class UsageProblem(Exception):
 def _die(message: str, code: int) -> None:
     from rich.console import Console
 
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"preflight: error: {message}",
+    # host text reaches error messages (a banner, a path): one line, escapes shown (V7/V9)
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"preflight: error: {one_line(message)}",
                                                                 markup=False)
     raise typer.Exit(code)
 
@@ -188,7 +190,7 @@ def check(
         outputs.discard()
     if not quiet:
         for shown in written:
-            err.print(f"wrote {shown}", markup=False)
+            err.print(f"wrote {one_line(shown)}", markup=False)
     raise typer.Exit(report.exit_code())
 
 
@@ -213,7 +215,8 @@ def _progress(console):
         what = _STAGES.get(stage, stage)
         where = "cluster" if host == "*" else host
         tail = f": {info}" if info and stage == "unreachable" else ""
-        console.print(f"… {where}: {what}{tail}", markup=False, highlight=False)
+        # an SSH banner reaches `info` before the host key is checked: escapes shown, one line (V7)
+        console.print(one_line(f"… {where}: {what}{tail}"), markup=False, highlight=False)
 
     return show
 

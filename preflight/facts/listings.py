@@ -59,7 +59,7 @@ run() {
 n=0
 while [ $# -ge 3 ]; do
   case $1 in
-    showmount) run $n showmount -e --no-headers "$2" & ;;
+    showmount) run $n showmount -e --no-headers -- "$2" & ;;
     iscsi) run $n iscsi-ls -i "$3" -s "iscsi://$2/" & ;;
     *) echo "unknown kind $1" >"$d/$n.e"; echo 2 >"$d/$n.rc" ;;
   esac
@@ -76,7 +76,7 @@ while [ $i -lt $n ]; do
 done
 """
 
-_NAME_OK = re.compile(r"^[A-Za-z0-9_.:\[\]-]+$")
+_NAME_OK = re.compile(r"^[A-Za-z0-9_.:\[\]][A-Za-z0-9_.:\[\]-]*$")      # never a leading '-' (W6)
 
 
 def _portal(host: str, port: int) -> str:
