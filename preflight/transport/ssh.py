@@ -28,6 +28,7 @@ from typing import Optional, Sequence
 
 import paramiko
 
+from preflight.filesafe import UnsafeFileError, check_private_file
 from preflight.transport.errors import (
     AuthFailed,
     ChannelError,
@@ -40,10 +41,11 @@ from preflight.transport.errors import (
     OutputTooLarge,
     TransportError,
 )
+from preflight.transport.known_hosts import GLOBAL_FILES, USER_FILES, KnownHostsSet, split_paths
 
 __all__ = [
     "HostTarget", "SshSettings", "SshContext", "Connection", "CommandResult",
-    "SshConfigFile", "KnownHosts", "fingerprint_sha256", "hostkey_name",
+    "SshConfigFile", "KnownHostsSet", "fingerprint_sha256", "hostkey_name",
 ]
 
 # paramiko logs handshake failures at ERROR; without a handler Python's last-resort handler
@@ -104,36 +106,6 @@ def hostkey_name(address: str, port: int) -> str:
 _RSA_ALGOS = ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")
 
 
-class KnownHosts:
-    """known_hosts parsed once; thread-safe lookups; optional appends for first-contact trust."""
-
-    def __init__(self, path: Optional[str]):
-        self.path = os.path.expanduser(path) if path else os.path.expanduser("~/.ssh/known_hosts")
-        self._lock = threading.Lock()
-        self._keys = paramiko.HostKeys()
-        if os.path.exists(self.path):
-            try:
-                self._keys.load(self.path)
-            except (OSError, paramiko.SSHException) as exc:
-                raise ConfigError("-", f"cannot read known_hosts {self.path}: {exc}") from exc
-
-    def lookup(self, name: str) -> dict:
-        with self._lock:
-            entry = self._keys.lookup(name)
-            return dict(entry) if entry else {}
-
-    def add(self, name: str, key: paramiko.PKey) -> None:
-        """Record `key` for `name` in memory and append it to the file (created 0600)."""
-        with self._lock:
-            self._keys.add(name, key.get_name(), key)
-            directory = os.path.dirname(self.path)
-            if directory and not os.path.isdir(directory):
-                os.makedirs(directory, mode=0o700, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            with os.fdopen(fd, "a") as fh:
-                fh.write(f"{name} {key.get_name()} {key.get_base64()}\n")
-
-
 # --- ssh_config -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -145,7 +117,9 @@ class ResolvedHost:
     identity_files: tuple
     proxy_jump: Optional[str]
     hostkey_alias: Optional[str]
-    known_hosts_file: Optional[str] = None    # ssh_config UserKnownHostsFile (first file)
+    known_hosts_files: Optional[tuple] = None        # ssh_config UserKnownHostsFile (all; None: default)
+    global_known_hosts_files: Optional[tuple] = None  # ssh_config GlobalKnownHostsFile (None: default)
+    hash_known_hosts: bool = False                    # ssh_config HashKnownHosts
 
     @property
     def hostkey_name(self) -> str:
@@ -161,6 +135,10 @@ class SshConfigFile:
             path = default if os.path.exists(default) else None
         self.path = os.path.expanduser(path) if path else None
         if self.path:
+            try:
+                check_private_file(self.path, "ssh_config")
+            except UnsafeFileError as exc:
+                raise ConfigError("-", str(exc)) from exc
             try:
                 self._config = paramiko.SSHConfig.from_path(self.path)
             except (OSError, paramiko.SSHException) as exc:
@@ -183,17 +161,15 @@ class SshConfigFile:
             identity_files=tuple(os.path.expanduser(p) for p in opts.get("identityfile", [])),
             proxy_jump=jump,
             hostkey_alias=opts.get("hostkeyalias"),
-            known_hosts_file=_first_path(opts.get("userknownhostsfile")),
+            known_hosts_files=_paths(opts.get("userknownhostsfile")),
+            global_known_hosts_files=_paths(opts.get("globalknownhostsfile")),
+            hash_known_hosts=str(opts.get("hashknownhosts") or "").lower() == "yes",
         )
 
 
-def _first_path(value) -> Optional[str]:
-    if not value:
-        return None
-    if isinstance(value, (list, tuple)):
-        value = " ".join(value)
-    first = value.split()[0]
-    return None if first.lower() == "none" else os.path.expanduser(first)
+def _paths(value) -> Optional[tuple]:
+    paths = split_paths(value)
+    return None if paths is None else tuple(paths)
 
 
 def _local_user() -> str:
@@ -438,9 +414,12 @@ class SshContext:
     def __init__(self, settings: Optional[SshSettings] = None):
         self.settings = settings or SshSettings()
         self.config = SshConfigFile(self.settings.ssh_config)
-        # explicit setting > ssh_config UserKnownHostsFile > ~/.ssh/known_hosts; each file parsed once
-        self.known_hosts = KnownHosts(self.settings.known_hosts)
-        self._known_files: dict = {self.known_hosts.path: self.known_hosts}
+        # explicit setting (only that file) > ssh_config User/GlobalKnownHostsFile > OpenSSH's
+        # defaults; each set parsed once (preflight.transport.known_hosts)
+        self._known_files: dict = {}
+        if self.settings.known_hosts:
+            path = os.path.expanduser(self.settings.known_hosts)
+            self._known_files[None] = KnownHostsSet(files=(path,), write_to=path)
         self._lock = threading.Lock()
         self._key_cache: dict = {}            # path -> PKey | None (unloadable)
         self._key_notes: dict = {}            # path -> why it could not be used
@@ -494,14 +473,20 @@ class SshContext:
                 keys.append((path, key))
         return keys
 
-    def known_hosts_for(self, resolved: ResolvedHost) -> KnownHosts:
-        if self.settings.known_hosts or not resolved.known_hosts_file:
-            return self.known_hosts
-        path = resolved.known_hosts_file
+    def known_hosts_for(self, resolved: ResolvedHost) -> KnownHostsSet:
+        if None in self._known_files:
+            return self._known_files[None]
+        user = resolved.known_hosts_files
+        user = tuple(os.path.expanduser(p) for p in USER_FILES) if user is None else user
+        glob = resolved.global_known_hosts_files
+        glob = GLOBAL_FILES if glob is None else glob
+        key = (user, glob, resolved.hash_known_hosts)
         with self._lock:
-            kh = self._known_files.get(path)
+            kh = self._known_files.get(key)
             if kh is None:
-                kh = self._known_files[path] = KnownHosts(path)
+                kh = self._known_files[key] = KnownHostsSet(files=user + tuple(glob),
+                                                            write_to=user[0] if user else None,
+                                                            hash_names=resolved.hash_known_hosts)
             return kh
 
     # -- connecting --
@@ -607,8 +592,12 @@ class SshContext:
                     name, f"{name}: SSH handshake with {resolved.address}:{resolved.port} did not finish "
                     f"within {timeout:g} s{': ' + str(exc) if exc else ''} (is it an SSH server? overloaded?)",
                     address=resolved.address)
-            self._verify_host_key(name, resolved, transport.get_remote_server_key(), known)
+            offered = transport.get_remote_server_key()
+            new_key = self._verify_host_key(name, resolved, offered, known)
             self._authenticate(name, resolved, transport)
+            if new_key:
+                # first-contact trust is stored only once the host has also let us in (W1)
+                self.known_hosts_for(resolved).add(known_name, offered)
             if self.settings.keepalive_interval:
                 transport.set_keepalive(self.settings.keepalive_interval)
             ok = True
@@ -635,17 +624,22 @@ class SshContext:
         if first:
             opts.key_types = first + [k for k in available if k not in first]
 
-    def _verify_host_key(self, name: str, resolved: ResolvedHost, key: paramiko.PKey, known: dict) -> None:
+    def _verify_host_key(self, name: str, resolved: ResolvedHost, key: paramiko.PKey, known: dict) -> bool:
+        """Raise unless the key is known (False) or may be trusted on first contact (True)."""
         known_name = resolved.hostkey_name
         fp = fingerprint_sha256(key)
         ktype = key.get_name()
         known_hosts = self.known_hosts_for(resolved)
         kh = known_hosts.path
         port_opt = f"-p {resolved.port} " if resolved.port != 22 else ""
+        if known_hosts.revoked(known_name, key):
+            raise HostKeyChanged(name, f"{name} ({resolved.address}:{resolved.port}): host key {ktype} {fp} is "
+                                 "marked @revoked in known_hosts; never accepted", address=resolved.address,
+                                 fingerprint=fp, key_type=ktype)
         if known:
             expected = known.get(ktype)
             if expected is not None and expected.asbytes() == key.asbytes():
-                return
+                return False
             old = ", ".join(f"{t} {fingerprint_sha256(k)}" for t, k in known.items())
             raise HostKeyChanged(
                 name,
@@ -654,9 +648,14 @@ class SshContext:
                 f"automatically. Verify the new fingerprint on the host's console (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), "
                 f"then remove the old entry (ssh-keygen -f {kh} -R '{known_name}') and add the new one",
                 address=resolved.address, fingerprint=fp, key_type=ktype)
+        if known_hosts.has_authority(known_name):
+            raise HostKeyUnknown(
+                name, f"{name} ({resolved.address}:{resolved.port}): known_hosts vouches for {known_name} through "
+                f"a @cert-authority, which preflight cannot verify (it does not use host certificates); add the "
+                f"host's own key ({ktype} {fp}, verified out of band) to {kh}. Never trusted on first contact",
+                address=resolved.address, fingerprint=fp, key_type=ktype)
         if self.settings.trust_new_host_keys:
-            known_hosts.add(known_name, key)
-            return
+            return True
         raise HostKeyUnknown(
             name,
             f"{name} ({resolved.address}:{resolved.port}): unknown host key {ktype} {fp} (no entry for "
