@@ -116,6 +116,11 @@ def check(
              "a changed key is never accepted). Off by default: verify fingerprints instead."),
     parallel: int = typer.Option(16, "--parallel", min=1, max=256,
                                  help="Hosts gathered at once."),
+    deadline: float = typer.Option(
+        900.0, "--deadline", metavar="SECONDS", min=1.0,
+        help="Stop gathering after this long (default 900 = 15 min): hosts not done by then are "
+             "reported with the reason and their migrations are unknown. Each host's gather also has "
+             "its own budget of 300 s."),
     write_test: bool = typer.Option(
         False, "--write-test",
         help="INTRUSIVE: on every destination, create and delete an empty file "
@@ -175,7 +180,8 @@ def check(
             else:
                 progress = None if quiet else _progress(err)
                 record_data = gather(spec, GatherOptions(trust_new_host_keys=trust_new_host_keys,
-                                                         parallel=parallel, write_test=write_test), progress)
+                                                         parallel=parallel, write_test=write_test,
+                                                         deadline=deadline), progress)
                 source, name = "live", spec.name
         if record is not None:
             # written as soon as it exists: the facts are worth keeping even if judging them fails

@@ -240,6 +240,7 @@ class Connection:
         self._lock = threading.Lock()
         self._round_trips = 0
         self._closed = False
+        self.abort_reason: Optional[str] = None
 
     # -- bookkeeping --
     @property
@@ -267,7 +268,18 @@ class Connection:
             argv = ["sudo", "-n", "--"] + argv
         return shlex.join(argv)
 
+    def abort(self, reason: str) -> None:
+        """Close the connection from another thread (a time budget ran out): whatever waits on
+        it fails now, saying `reason`."""
+        self.abort_reason = reason
+        self.close()
+
+    def _aborted(self) -> ChannelError:
+        return ChannelError(self.name, f"{self.name} ({self.address}): {self.abort_reason}", address=self.address)
+
     def _open_session(self, window_size=DEFAULT_WINDOW) -> paramiko.Channel:
+        if self.abort_reason:
+            raise self._aborted()
         if self._closed:
             raise ChannelError(self.name, f"{self.name}: connection already closed",
                                address=self.address)
@@ -340,6 +352,8 @@ class Connection:
                 if chan.recv_stderr_ready():
                     err.append(chan.recv_stderr(READ_CHUNK))
                     size += len(err[-1])
+                if self.abort_reason:
+                    raise self._aborted()
                 if size > self.max_exec_bytes:
                     raise OutputTooLarge(
                         self.name, f"{self.name} ({self.address}): `{_short(cmd)}` printed more than "
@@ -358,8 +372,12 @@ class Connection:
                         stdout=b"".join(out), stderr=b"".join(err))
                 if not chan.recv_ready() and not chan.recv_stderr_ready():
                     select.select([fd], [], [], min(remaining, 0.5))
+            if self.abort_reason:
+                raise self._aborted()
             rc = chan.recv_exit_status() if chan.exit_status_ready() else -1
         except (paramiko.SSHException, EOFError, OSError) as exc:
+            if self.abort_reason:
+                raise self._aborted() from exc
             raise ChannelError(self.name, f"{self.name} ({self.address}): `{_short(cmd)}` broke: {exc}",
                                address=self.address) from exc
         finally:
@@ -428,6 +446,7 @@ class SshContext:
         self._connections: list = []
         self._agent = None
         self._agent_keys = None
+        self.on_connect = None                # called with every new Connection (run deadline)
 
     # -- keys --
     def _agent_key_list(self) -> list:
@@ -503,6 +522,8 @@ class SshContext:
         conn = self._connect_resolved(target.name, resolved, via)
         with self._lock:
             self._connections.append(conn)
+        if self.on_connect is not None:
+            self.on_connect(conn)
         return conn
 
     def _jump_chain(self, for_host: str, proxy_jump: str, depth: int = 0) -> Connection:
@@ -529,6 +550,8 @@ class SshContext:
                                         address=exc.address) if type(exc) in (ConnectFailed, ConnectTimeout, AuthFailed) \
                             else exc
                     self._jumps[key] = conn
+                    if self.on_connect is not None:
+                        self.on_connect(conn)
             via = conn
         return via
 

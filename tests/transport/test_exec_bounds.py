@@ -80,3 +80,41 @@ def test_V6_deadline_checked_while_data_keeps_coming():
     with pytest.raises(CommandTimeout):
         connection(chan, cap=1 << 62)._exec(["yes"], "yes", timeout=1.0, stdin=None)
     assert time.monotonic() - t0 < 3, "the deadline waited for the flood to pause"
+
+
+class SilentChannel(FloodChannel):
+    """A command that never prints and never ends (a hung daemon behind it)."""
+
+    def recv_ready(self):
+        return False
+
+
+def test_W3_host_budget_aborts_a_hung_exec_with_the_reason():
+    from preflight.facts.budget import Watchdog
+    from preflight.transport.errors import ChannelError
+    conn = connection(SilentChannel(seconds=0))
+    dog = Watchdog(deadline_s=None, tick=0.05)
+    try:
+        dog.watch(conn, 0.5, "the gather did not finish within its budget of 0.5 s")
+        t0 = time.monotonic()
+        with pytest.raises(ChannelError, match="budget of 0.5 s"):
+            conn._exec(["sleep", "inf"], "sleep inf", timeout=60, stdin=None)
+        assert time.monotonic() - t0 < 2
+    finally:
+        dog.close()
+
+
+def test_W3_run_deadline_aborts_every_connection():
+    from preflight.facts.budget import Watchdog
+    conns = [connection(SilentChannel(seconds=0)) for _ in range(3)]
+    dog = Watchdog(deadline_s=0.3, tick=0.05)
+    try:
+        for c in conns:
+            dog.adopt(c)
+        time.sleep(0.6)
+        assert dog.expired and all("--deadline" in (c.abort_reason or "") for c in conns)
+        late = connection(SilentChannel(seconds=0))
+        dog.adopt(late)                                   # a connection made after the deadline
+        assert late.abort_reason
+    finally:
+        dog.close()
