@@ -166,15 +166,15 @@ def restart_sshd(host: str) -> None:
 
 
 def test_fault_libvirtd_stopped_and_sshd_killed_during_the_gather(lab, tmp_path):
-    """Killed 0.3 s after each host enters its libvirt stage (the progress line says so)."""
+    """Killed when each host enters its libvirt stage (its shell facts are in, the libvirt facts
+    and the image batch are not): deterministic, unlike a timer racing a fast gather."""
     from preflight.engine.pipeline import GatherOptions, gather
     from preflight.inventory import load
 
     cluster = load("lab", str(inventory(lab, tmp_path, '["hv1", "hv2", "hv3"]')))
     done = set()
 
-    def kill_later(host, comm):
-        time.sleep(0.3)
+    def kill(host, comm):
         for pid in _pids(host, comm):                  # processes the lab started, by PID
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -183,7 +183,7 @@ def test_fault_libvirtd_stopped_and_sshd_killed_during_the_gather(lab, tmp_path)
         if stage == "libvirt" and host in ("hv1", "hv3") and host not in done:
             done.add(host)
             comm = "libvirtd" if host == "hv3" else "sshd"
-            threading.Thread(target=kill_later, args=(host, comm), daemon=True).start()
+            kill(host, comm)
 
     t0 = time.monotonic()
     try:
