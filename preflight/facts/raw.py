@@ -93,9 +93,12 @@ a hypervisor's mount that are inventory hosts) contacted over SSH, shell only, n
 reading it then say ERROR (declared storage host) or "judged from the client side only".
 
 "chains" (storage.shared): the host's SECOND and last exec, run after the libvirt facts because
-it needs the domain list: `qemu-img info --backing-chain -U --output=json IMAGE` for every file
-image (and unauthenticated nfs/gluster network image) of every domain and file pool volume,
-batched like the shell facts: {IMAGE: {"rc", "out", "err"}}. The libvirt part also carries
+it needs the domain list: `qemu-img info -f FORMAT --backing-chain -U --output=json -- IMAGE`,
+under limits, only for qcow2-family images (files, file pool volumes, unauthenticated nfs/gluster
+disks) of running guests whose live XML records no <backingStore> chain (libvirt's chain is used
+otherwise; raw, cdrom and floppy images are never probed: preflight.facts.chain_probe), batched
+like the shell facts: {IMAGE: {"rc", "out", "err"}}. Recordings of older versions may hold
+chains of raw images: they are ignored. The libvirt part also carries
 "pools": [{"name", "active", "xml"}] and "volumes": [{"pool", "volume", "path", "error"}] (only
 volumes a domain references). Records without these keys replay with the facts missing.
 
