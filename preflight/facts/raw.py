@@ -126,7 +126,9 @@ CLUSTER_STACK_SCRIPT = r"""
 if [ -r /proc/1/comm ]; then echo 'proc readable'; else echo 'proc hidden'; fi
 for p in /proc/[0-9]*; do
   c=; read -r c < "$p/comm" 2>/dev/null || continue
-  case "$c" in dlm_controld|corosync|pacemakerd|gfs_controld|ocfs2_controld*|o2hb-*) echo "proc $c" ;; esac
+  case "$c" in dlm_controld|corosync|pacemakerd|gfs_controld|ocfs2_controld*|o2hb-*) ;; *) continue ;; esac
+  # root's only: anyone can name a process corosync (W7); the daemons and o2hb threads run as root
+  [ "$(stat -c %u "$p" 2>/dev/null)" = 0 ] && echo "proc $c"
 done | sort -u
 if command -v systemctl >/dev/null 2>&1; then
   for u in dlm corosync pacemaker o2cb; do printf 'unit %s %s\n' "$u" "$(systemctl is-active "$u" 2>/dev/null | head -n 1)"; done

@@ -92,3 +92,19 @@ def test_V3_parse_errors_never_echo_file_content():
             parse_ganesha(text)
         except (GaneshaError, ValueError) as exc:
             assert "FAKEHASH" not in str(exc) and "root:" not in str(exc), str(exc)
+
+
+def test_W7_a_process_merely_named_corosync_is_no_cluster_stack():
+    from preflight.facts.raw import CLUSTER_STACK_SCRIPT
+    name_it = "import ctypes, time; ctypes.CDLL(None).prctl(15, b'corosync'); time.sleep(20)"   # PR_SET_NAME
+    spoof = subprocess.Popen(["runuser", "-u", "nobody", "--", "python3", "-c", name_it])
+    try:
+        time.sleep(0.8)
+        named = [p for p in os.listdir("/proc") if p.isdigit() and os.path.exists(f"/proc/{p}/comm")
+                 and open(f"/proc/{p}/comm").read().strip() == "corosync" and os.stat(f"/proc/{p}").st_uid == 65534]
+        assert named, "the spoofing process did not start"
+        out = subprocess.run(["sh", "-c", CLUSTER_STACK_SCRIPT], capture_output=True, text=True, timeout=30).stdout
+    finally:
+        spoof.kill()
+        spoof.wait()
+    assert "proc corosync" not in out
