@@ -134,7 +134,7 @@ def network_verdict(disk, ctx):
     if not hosts and disk.protocol not in ("rbd",):
         return undecided(f"disk {disk.target}: {disk.protocol} disk names no server", disk=disk.target, **ev)
     return passed(f"disk {disk.target}: network disk {disk.label}, opened by QEMU itself on the "
-                  "destination (server reachability from the destination is not checked yet)",
+                  "destination (whether the destination reaches the server: storage.portal_reachable)",
                   disk=disk.target, **ev)
 
 

@@ -195,9 +195,6 @@ def _block_kind(host, identity: dict) -> str:
 
 # --- verdicts -------------------------------------------------------------------------------------
 
-_RANK = {Status.SKIP: 0, Status.PASS: 1, Status.WARN: 2, Status.ERROR: 3, Status.FAIL: 4}
-
-
 def disk_verdict(results, domain: str, source: str, destination: str, disk: str) -> dict:
     """{verdict, reason, results} for one disk of `domain` (running on `source`) on `destination`.
 

@@ -1,4 +1,4 @@
-"""Facts of issue 3's last items: cluster file systems' stack, QEMU's write access, libvirt secrets.
+"""Storage access facts: cluster file systems' stack, QEMU's write access, libvirt secrets.
 
 Gathering helpers (what the host's SECOND exec asks: `stat -L` of writable images and their
 directories, QEMU's uid/gids) and pure parsers of the raw record into HostFacts fields.
