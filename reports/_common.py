@@ -95,7 +95,7 @@ def json_default(value: Any) -> Any:
     """For values a check put in evidence that json cannot encode (sets, enums, paths)."""
     if isinstance(value, (set, frozenset)):
         return sorted(value, key=str)
-    if hasattr(value, "value") and isinstance(getattr(value, "value"), (str, int)):
+    if hasattr(value, "value") and isinstance(value.value, (str, int)):
         return value.value
     if hasattr(value, "to_dict"):
         return value.to_dict()
