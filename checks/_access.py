@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import posixpath
 
-from preflight.facts.mountinfo import find_mount
+from preflight.facts.mountinfo import SHARED_FS_TYPES, find_mount
 
-from ._storage import SHARED_FS_TYPES, actual_storage, fact_missing
+from ._storage import actual_storage, fact_missing
 
 # File systems on which root's chown may be refused (root_squash, CIFS without unix extensions):
 # libvirt's DAC driver then logs it and goes on, so the image keeps its current owner.

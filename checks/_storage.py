@@ -12,20 +12,11 @@ import re
 
 from preflight.engine.registry import failed, passed, skipped, undecided, warned
 from preflight.facts.blockdev import lun_identity, resolve_block_path
-from preflight.facts.mountinfo import find_mount, split_source
+from preflight.facts.mountinfo import SHARED_FS_TYPES, find_mount, split_source
 from preflight.facts.qemu_img import CHAIN_FORMATS
 from preflight.facts.storage_pool import BLOCK_POOL_TYPES, NETWORK_POOL_TYPES, SHARED_POOL_TYPES
 
 from ._common import is_loopback, where
-
-# File system types libvirt treats as shared (src/util/virfile.c, virFileIsSharedFS): by
-# superblock magic NFS, GFS2, OCFS2, AFS, SMB/CIFS, Ceph, GPFS, ACFS, BeeGFS; FUSE only for
-# glusterfs and quobyte. Named here as they appear in mountinfo's fstype column.
-SHARED_FS_TYPES = frozenset({"nfs", "nfs4", "gfs2", "ocfs2", "afs", "smbfs", "smb3", "cifs", "ceph",
-                             "gpfs", "acfs", "beegfs", "fuse.glusterfs", "fuse.quobyte"})
-# Coherent cluster file systems (virFileIsClusterFS): safe with any cache mode.
-CLUSTER_FS_TYPES = frozenset({"gfs2", "ocfs2"})
-
 
 def describe(m) -> str:
     return f"{m.fstype} {m.source} at {m.mountpoint}" + (" (ro)" if m.readonly else "")

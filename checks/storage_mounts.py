@@ -5,11 +5,10 @@ from __future__ import annotations
 import posixpath
 
 from preflight.engine.registry import check, failed, passed, skipped, undecided, warned
-from preflight.facts.mountinfo import find_mount
+from preflight.facts.mountinfo import SHARED_FS_TYPES, find_mount
 from preflight.model import Scope, Severity, Status, worst_status
 
 from ._common import unparsed, where
-from .storage import SHARED_FS_TYPES
 
 NFS_OPTS = ("vers", "proto", "hard", "soft", "softerr", "timeo", "retrans", "addr", "sec")
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Optional
 
 from preflight.engine.runner import running_domains
-from preflight.facts.mountinfo import find_mount, split_source
+from preflight.facts.mountinfo import SHARED_FS_TYPES, find_mount, split_source
 from preflight.model import Result, Status
 
 __all__ = ["STORAGE_PREFIXES", "DISK_VERDICTS", "build_disk_inventory", "disk_verdict"]
@@ -162,7 +162,6 @@ def network_identity(disk) -> dict:
 # --- kinds ----------------------------------------------------------------------------------------
 
 def _file_kind(identity: dict, noun: str = "file") -> str:
-    from preflight.checks._storage import SHARED_FS_TYPES
 
     m = identity.get("mount")
     if not m:
