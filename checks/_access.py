@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import posixpath
 
+from preflight.derive.storage_location import actual_storage, fact_missing
 from preflight.facts.mountinfo import SHARED_FS_TYPES, find_mount
 
-from ._storage import actual_storage, fact_missing
 
 # File systems on which root's chown may be refused (root_squash, CIFS without unix extensions):
 # libvirt's DAC driver then logs it and goes on, so the image keeps its current owner.

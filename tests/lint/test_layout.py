@@ -24,3 +24,14 @@ def test_the_installed_names_import_from_the_repository_root():
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "preflight.checks.nfs"
+
+
+def test_every_package_directory_ships_in_the_wheel():
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        import tomli as tomllib
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "preflight").rglob("__init__.py")}
+    found |= {"preflight.checks", "preflight.reports"}
+    assert sorted(found - listed) == []
