@@ -37,7 +37,7 @@ from preflight.scrub import (MASK, scrub_conf_text, scrub_iscsi_sessions, scrub_
 from preflight.transport.errors import TransportError
 
 __all__ = [
-    "gather_host", "gather_shell", "gather_libvirt", "gather_chains", "chain_targets", "unreachable_entry",
+    "gather_host", "gather_shell", "gather_libvirt", "chain_targets", "unreachable_entry",
     "gather_image_batch", "image_access_plan",
     "build_facts_script", "parse_facts_output",
     "scrub_domain_xml", "scrub_conf_text", "scrub_mount_options", "scrub_shell_fact",
@@ -160,7 +160,7 @@ def _host_arch_and_virttype(caps_xml: str) -> tuple:
 
 def gather_libvirt(bridge, errors: dict) -> dict:
     """All libvirt facts of one host. `bridge` is an open LibvirtBridge; failures of single
-    facts land in `errors` under the LIBVIRT_FACTS key (or `domain:NAME` for one domain)."""
+    facts land in `errors` under the fact's key (or `domain:NAME` for one domain)."""
     import libvirt
     conn = bridge.conn
     out: dict = {}
@@ -349,22 +349,6 @@ def _gather_pools(bridge, out: dict, errors: dict) -> None:
 
 # --- the second exec: backing chains ------------------------------------------------------
 
-def gather_chains(conn, targets: list, timeout: Optional[float] = None) -> tuple:
-    """ONE exec for all targets -> ({target: {"rc","out","err"}}, error or None)."""
-    if not targets:
-        return {}, None
-    keys = {f"chain_{i}": qemu_img_argv(t, fmt) for i, (t, fmt) in enumerate(targets)}
-    marker = "PFM" + secrets.token_hex(12)
-    try:
-        res = conn.run_script(build_facts_script(keys, marker), timeout=timeout)
-    except TransportError as exc:
-        return {}, f"batched qemu-img info failed: {exc}"
-    got, missing = parse_facts_output(res.stdout_bytes, marker, keys.keys())
-    chains = {}
-    for i, (target, _fmt) in enumerate(targets):
-        key = f"chain_{i}"
-        chains[target] = got.get(key) or {"rc": -1, "out": "", "err": missing.get(key, "no output")}
-    return chains, None
 
 
 def image_access_plan(shell: dict, libvirt_facts: dict) -> tuple:

@@ -186,5 +186,3 @@ SHELL_FACTS = {
     "blkid": ["sh", "-c", BLKID_SCRIPT],
 }
 
-# Facts whose absence must make the checks that read them ERROR (error keys use these names).
-LIBVIRT_FACTS = ("libvirt", "capabilities", "domcapabilities", "domains", "networks")

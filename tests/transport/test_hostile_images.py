@@ -12,7 +12,7 @@ import pytest
 
 from preflight.facts.chain_probe import chain_targets, qemu_img_argv, safe_local_path
 from preflight.facts.domain_xml import parse_domain_xml
-from preflight.facts.gather import gather_chains
+from preflight.facts.gather import gather_image_batch
 from preflight.facts.storage_parse import parse_storage_fields
 
 from .local_conn import LocalConn
@@ -49,7 +49,7 @@ def test_V2_raw_cdrom_floppy_with_qcow2_header_never_probed(tmp_path):
         f"<disk type='file' device='floppy'><source file='{raw}'/><target dev='fda'/></disk>")]}
     assert chain_targets(lv) == []
     # and the check side never believes a chain "found" in a raw image (an old recording's)
-    from checks._storage import backing_chain
+    from preflight.derive.storage_location import backing_chain
     d = parse_domain_xml(lv["domains"][0]["xml"], active=True)
     host = NS(name="hv1", disk_chains={raw: NS(error=None, backing_files=(str(sentinel),))})
     for disk in d.disks:
@@ -100,7 +100,7 @@ def test_V2_limited_qemu_img_reads_a_real_chain(tmp_path):
     subprocess.run(["qemu-img", "create", "-q", "-f", "raw", str(base), "1M"], check=True)
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "raw", str(top)], check=True)
     conn = LocalConn()
-    chains, why = gather_chains(conn, [(str(top), "qcow2")])
+    chains, _access, why = gather_image_batch(conn, [(str(top), "qcow2")], {}, {})
     assert why is None and conn.round_trips == 1
     chain = parse_storage_fields({"chains": chains}, {})["disk_chains"][str(top)]
     assert chain.error is None and chain.backing_files == (str(base),)

@@ -12,7 +12,6 @@ import os
 import subprocess
 import threading
 
-import paramiko
 import pytest
 
 from preflight.filesafe import UnsafeFileError, check_private_file
