@@ -3,17 +3,17 @@ the same bytes, from the destination. storage.cache_mode: libvirt's disk cache-m
 
 from __future__ import annotations
 
+from preflight.derive.storage_location import actual_storage, fact_missing
 from preflight.engine.registry import check, failed, passed, skipped, undecided
-from preflight.facts.mountinfo import find_mount
+from preflight.facts.mountinfo import CLUSTER_FS_TYPES, SHARED_FS_TYPES, find_mount
 from preflight.facts.qemu_img import URL_PROTOCOLS, image_url
 from preflight.model import Scope, Severity
 
 from ._common import LIBVIRT_DOMAIN_XML, LIBVIRT_MIGRATION, QEMU_MIGRATION_C, unparsed, where
-from ._storage import (CLUSTER_FS_TYPES, SHARED_FS_TYPES, actual_storage, block_verdict, chain_findings,
-                       fact_missing, network_verdict, nvram_verdict, path_verdict, skipped_disk, tpm_verdict,
+from ._storage import (block_verdict, chain_findings, network_verdict, nvram_verdict, path_verdict, skipped_disk, tpm_verdict,
                        volume_findings)
 
-__all__ = ["shared_storage", "cache_mode", "SHARED_FS_TYPES", "CLUSTER_FS_TYPES", "LIBVIRT_CACHE_REFUSAL"]
+__all__ = ["shared_storage", "cache_mode", "LIBVIRT_CACHE_REFUSAL"]
 
 LIBVIRT_CACHE_REFUSAL = "Migration may lead to data corruption if disks use cache other than none or directsync"
 # libvirt's virFileIsClusterFS also counts CephFS and GlusterFS's FUSE client as coherent cluster file

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -69,7 +69,6 @@ class Cluster:
     replay: Optional[Path] = None
     description: Optional[str] = None
     source: str = "<built-in>"        # the file it came from
-    extra: dict = field(default_factory=dict)
 
     @property
     def host_names(self) -> list:

@@ -32,7 +32,7 @@ from preflight.facts.raw import SHELL_FACTS
 from preflight.transport.errors import TransportError
 
 __all__ = [
-    "gather_host", "gather_shell", "gather_libvirt", "gather_chains", "chain_targets", "unreachable_entry",
+    "gather_host", "gather_shell", "gather_libvirt", "chain_targets", "unreachable_entry",
     "gather_image_batch", "image_access_plan",
     "build_facts_script", "parse_facts_output",
     "scrub_domain_xml", "scrub_conf_text", "scrub_mount_options", "scrub_shell_fact",
@@ -230,7 +230,7 @@ def _host_arch_and_virttype(caps_xml: str) -> tuple:
 
 def gather_libvirt(bridge, errors: dict) -> dict:
     """All libvirt facts of one host. `bridge` is an open LibvirtBridge; failures of single
-    facts land in `errors` under the LIBVIRT_FACTS key (or `domain:NAME` for one domain)."""
+    facts land in `errors` under the fact's key (or `domain:NAME` for one domain)."""
     import libvirt
     conn = bridge.conn
     out: dict = {}
@@ -461,24 +461,6 @@ def chain_targets(libvirt_facts: dict) -> list:
                 if host is not None and host.get("name") and src.get("name"):
                     add(image_url(src.get("protocol"), host.get("name"), src.get("name")))
     return targets
-
-
-def gather_chains(conn, targets: list, timeout: Optional[float] = None) -> tuple:
-    """ONE exec for all targets -> ({target: {"rc","out","err"}}, error or None)."""
-    if not targets:
-        return {}, None
-    keys = {f"chain_{i}": QEMU_IMG_INFO + [t] for i, t in enumerate(targets)}
-    marker = "PFM" + secrets.token_hex(12)
-    try:
-        res = conn.run_script(build_facts_script(keys, marker), timeout=timeout)
-    except TransportError as exc:
-        return {}, f"batched qemu-img info failed: {exc}"
-    got, missing = parse_facts_output(res.stdout_bytes, marker, keys.keys())
-    chains = {}
-    for i, target in enumerate(targets):
-        key = f"chain_{i}"
-        chains[target] = got.get(key) or {"rc": -1, "out": "", "err": missing.get(key, "no output")}
-    return chains, None
 
 
 def image_access_plan(shell: dict, libvirt_facts: dict) -> tuple:

@@ -185,6 +185,3 @@ SHELL_FACTS = {
 from preflight.facts.compat_facts import COMPAT_SHELL_FACTS  # noqa: E402 - after the table it extends
 
 SHELL_FACTS.update(COMPAT_SHELL_FACTS)
-
-# Facts whose absence must make the checks that read them ERROR (error keys use these names).
-LIBVIRT_FACTS = ("libvirt", "capabilities", "domcapabilities", "domains", "networks")

@@ -9,7 +9,6 @@ stated reason). Each fault must also FAIL the check that names it.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path

@@ -9,7 +9,7 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from preflight.facts.gather import _gather_pools, chain_targets, gather_chains
+from preflight.facts.gather import _gather_pools, chain_targets, gather_image_batch
 from preflight.facts.storage_parse import parse_storage_fields
 
 
@@ -50,8 +50,8 @@ def test_all_chains_in_one_exec_and_parsed(tmp_path):
     targets = chain_targets(lv)
     assert targets == [str(top), str(missing), "nfs://nas/e/x.qcow2"]
     conn = LocalConn()
-    chains, why = gather_chains(conn, targets[:2])
-    assert why is None and conn.round_trips == 1
+    chains, access, why = gather_image_batch(conn, targets[:2], {}, {})
+    assert why is None and conn.round_trips == 1 and access == {"stats": {}}
     fields = parse_storage_fields({"chains": chains}, {})
     good, bad = fields["disk_chains"][str(top)], fields["disk_chains"][str(missing)]
     assert good.backing_files == (str(base),) and good.error is None
@@ -60,7 +60,7 @@ def test_all_chains_in_one_exec_and_parsed(tmp_path):
 
 def test_no_images_no_exec():
     conn = LocalConn()
-    assert gather_chains(conn, []) == ({}, None) and conn.round_trips == 0
+    assert gather_image_batch(conn, [], {}, {}) == ({}, {"stats": {}}, None) and conn.round_trips == 0
 
 
 class FakePool:

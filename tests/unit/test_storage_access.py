@@ -62,7 +62,7 @@ def test_lsblk_majmin_and_blkid_map_a_mount_to_its_uuid():
     ids = parse_blkid_export(read("storage/blkid-export.this-machine.txt"))
     assert ids["/dev/loop0"] == ("ext4", "8c3fb912-acd5-4736-9400-a51e12ccde15")
     (m,) = parse_mountinfo(read("storage/mountinfo-loop-ext4.this-machine.txt"))
-    from checks._access import fs_identity
+    from preflight.derive.access import fs_identity
     from preflight.facts.models import BlockFacts
     host = HostFacts(name="h", block=BlockFacts(devices=devs), fs_ids=ids)
     assert fs_identity(host, m) == ("8c3fb912-acd5-4736-9400-a51e12ccde15", "/dev/loop0", None)
