@@ -5,7 +5,7 @@ from pathlib import Path
 
 from factories import domain, host, migration, statuses
 
-from checks.machine import kvm_device
+from preflight.checks.machine import kvm_device
 from preflight.facts.compat_facts import CompatFacts
 from preflight.facts.kvmdev import parse_kvm_stat
 from preflight.facts.models import QemuCredentials
