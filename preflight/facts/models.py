@@ -278,6 +278,8 @@ class HostFacts:
     write_tests: Optional[dict] = None               # directory -> WriteTest; None = not run (--write-test)
     secrets: Optional[tuple] = None                  # tuple[LibvirtSecret]; fact key "secrets"
     fs_ids: Optional[dict] = None                    # blkid: device -> (TYPE, UUID); fact key "blkid"
+    # host compatibility: issue 10 (preflight.facts.compat_facts.CompatFacts; keys kvm_device, memory, ...)
+    compat: Optional["CompatFacts"] = None  # noqa: F821 - defined in preflight.facts.compat_facts
 
     def domain(self, name: str) -> Optional[Domain]:
         return next((d for d in self.domains if d.name == name), None)

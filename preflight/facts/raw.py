@@ -186,3 +186,7 @@ SHELL_FACTS = {
     "blkid": ["sh", "-c", BLKID_SCRIPT],
 }
 
+# issue 10, host compatibility (KVM device, memory, NUMA, time sync, firewalld): same batch
+from preflight.facts.compat_facts import COMPAT_SHELL_FACTS  # noqa: E402 - after the table it extends
+
+SHELL_FACTS.update(COMPAT_SHELL_FACTS)
