@@ -69,6 +69,9 @@ def path_verdict(path, ctx, what: str, label: str, *, readonly: bool = False, lo
     return passed(f"{what}: {path} is on the same shared {src_m.fstype} on both hosts", **ev)
 
 
+_URL_NAME = re.compile(r"[a-z][a-z0-9+]*://[^\s]+\Z")
+
+
 def chain_findings(disk, image: str, ctx) -> list:
     """One finding per backing file of `image` (judged like the disk itself)."""
     files, how = backing_chain(disk, image, ctx.source)
@@ -80,6 +83,10 @@ def chain_findings(disk, image: str, ctx) -> list:
         what = f"disk {disk.target}: backing file {backing} (depth {depth} under {image})"
         if backing.startswith("/"):
             out.append(path_verdict(backing, ctx, what, disk.target, readonly=True))
+        elif not _URL_NAME.match(backing):
+            out.append(undecided(f"{what}: the image names a backing file that is neither a local path "
+                                 "nor a URL", observed=backing, disk=disk.target, source=how,
+                                 expected="an absolute path or a network URL"))
         else:
             out.append(passed(f"{what} is opened by QEMU over the network", observed=backing,
                               disk=disk.target, source=how))

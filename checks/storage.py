@@ -50,7 +50,8 @@ def _disk_findings(disk, ctx) -> list:
     category="storage", severity=Severity.CRITICAL, scope=Scope.MIGRATION,
     requires=("domains", "mounts"),
     verifies="Per disk, backing file, NVRAM file and TPM state: a file image (also cdrom/floppy images and "
-             "every file of its qcow2 backing chain, from qemu-img or libvirt's <backingStore>) lives on a file "
+             "every file of its qcow2 backing chain, from the live XML's <backingStore> libvirt built, else "
+             "qemu-img -f FORMAT; raw and ISO images are never probed) lives on a file "
              "system libvirt treats as shared, and the destination has the same share (same type, server, "
              "export) mounted at the same mount point, writable if the disk is; network disks do not point at "
              "the source host itself; block disks resolve to the same LUN (multipath WWID, WWN or serial) "

@@ -100,7 +100,14 @@ def find_inventory(explicit: Optional[str]) -> Optional[Path]:
 
 
 def load_file(path: Path) -> dict:
-    """Parse an inventory file into {cluster name: Cluster}."""
+    """Parse an inventory file into {cluster name: Cluster}. Refused when someone else could
+    have written it (W2: ./preflight.toml in a shared directory picked the hosts, keys and
+    recordings of a run started as root)."""
+    from preflight.filesafe import UnsafeFileError, check_private_file
+    try:
+        check_private_file(path, "inventory")
+    except UnsafeFileError as exc:
+        raise InventoryError(str(exc)) from exc
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

@@ -13,8 +13,8 @@ import re
 from typing import Any, Iterable, Optional
 
 from preflight.model import status_rank, worst_status, worst_verdict
-
-MASK = "[masked]"
+from preflight.scrub import MASK, mask_text   # the one mask and text scrubber of record and reports
+from preflight.textsafe import visible
 
 # Key words that mark a value as a secret. Matched against the *words* of a key
 # ("ssh_private_key", "vncPassword", "X-Auth-Token"), so "keymap" or "passthrough" stay visible.
@@ -56,7 +56,7 @@ def mask_secrets(value: Any) -> Any:
         return out
     if isinstance(value, (list, tuple)):
         return [mask_secrets(v) for v in value]
-    return value
+    return mask_text(value)
 
 
 def report_document(report) -> dict:
@@ -64,15 +64,15 @@ def report_document(report) -> dict:
     return mask_secrets(report.to_dict())
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
 def clean_text(value: Any) -> str:
-    """A printable one-piece string: control characters (terminal escapes) made visible."""
+    """A printable one-piece string: control characters (terminal escapes), newlines and tabs
+    (forged report lines), bidi and zero-width characters (spoofed names) made visible. A
+    structured value keeps the newlines of its own JSON layout (its strings are JSON-escaped)."""
     if value is None:
         return ""
-    text = value if isinstance(value, str) else format_value(value)
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    if isinstance(value, str):
+        return visible(value)
+    return visible(format_value(value), newlines=True)
 
 
 def format_value(value: Any) -> str:

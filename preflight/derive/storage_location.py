@@ -26,18 +26,20 @@ def fact_missing(host, key):
 def backing_chain(disk, image: str, host) -> tuple:
     """(backing files, where from) of `image`, top's backing first, or (None, why unknown).
 
-    qemu-img's answer (2nd exec) first; else the <backingStore> chain libvirt recorded in the
-    live XML; a raw image (or no format: libvirt does not probe) has none."""
+    The <backingStore> chain libvirt recorded in the live XML first (libvirt built it when it
+    opened the images: nothing guest-controlled is probed); else qemu-img's answer (2nd exec,
+    asked only then); a raw image (or no format: libvirt does not probe), a cdrom or a floppy has
+    none: a chain "found" in one (an old recording's) would be forged by the guest."""
+    if disk.backing is not None:
+        return disk.backing, where(host, "live domain XML <backingStore>")
+    if (disk.format or "raw") not in CHAIN_FORMATS or disk.device in ("cdrom", "floppy"):
+        return (), None
     chain = host.disk_chains.get(image)
     if chain is not None:
         if chain.error:
             return None, f"qemu-img could not read the chain of {image} on {host.name}: {chain.error}"
         return tuple(posixpath.normpath(f) if f.startswith("/") else f for f in chain.backing_files), \
             where(host, f"qemu-img info --backing-chain {image}")
-    if disk.backing is not None:
-        return disk.backing, where(host, "domain XML <backingStore>")
-    if (disk.format or "raw") not in CHAIN_FORMATS:
-        return (), None
     why = fact_missing(host, "chains") or "qemu-img was not asked about it"
     return None, f"the backing chain of {disk.format} image {image} is unknown on {host.name} ({why})"
 

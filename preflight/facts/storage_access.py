@@ -49,11 +49,8 @@ def ancestors(path: str) -> list:
 
 
 def _root(xml: str):
-    from lxml import etree
-    try:
-        return etree.fromstring(xml.encode(), etree.XMLParser(resolve_entities=False, no_network=True))
-    except etree.XMLSyntaxError:
-        return None
+    from preflight.facts.xmlsafe import parse_xml_or_none
+    return parse_xml_or_none(xml, "domain XML")
 
 
 def access_paths(libvirt_facts: dict) -> list:
@@ -74,7 +71,10 @@ def access_paths(libvirt_facts: dict) -> list:
             dtype = disk.get("type") or "file"
             path = src.get("file") if dtype == "file" else \
                 vol_paths.get((src.get("pool"), src.get("volume"))) if dtype == "volume" else None
-            if path and path.startswith("/") and not path.startswith("/dev/") and path not in out:
+            # a name with a newline would forge `stat` lines for other paths (V9): never asked,
+            # so its access stays undecided
+            if path and path.startswith("/") and not path.startswith("/dev/") and path not in out \
+                    and not any(c in path for c in "\n\r"):
                 out.append(path)
     return out[:MAX_ACCESS_PATHS]
 
@@ -98,7 +98,7 @@ def access_keys(paths: list, mountpoints: list, user: Optional[str], group: Opti
         keys["qemu_gid"] = ["id", "-g", "--", name]
         keys["qemu_groups"] = ["id", "-G", "--", name]
         if group and not group.startswith("+"):
-            keys["qemu_group_ent"] = ["getent", "group", group]
+            keys["qemu_group_ent"] = ["getent", "group", "--", group]
     for i, p in enumerate(paths):
         keys[f"stat_{i}"] = ["stat", "-L", "-c", STAT_FORMAT, "--", *ancestors(p)]
     seen = []

@@ -127,7 +127,7 @@ def test_access_plan_reads_qemu_conf_and_only_writable_running_images():
     assert (acc["user"], acc["group"], acc["dynamic_ownership"], acc["keeps_caps"]) == \
         ("libvirt-qemu", "libvirt-qemu", True, False)
     assert keys["qemu_uid"] == ["id", "-u", "--", "libvirt-qemu"]
-    assert keys["qemu_group_ent"] == ["getent", "group", "libvirt-qemu"]
+    assert keys["qemu_group_ent"] == ["getent", "group", "--", "libvirt-qemu"]
     assert keys["stat_0"][-4:] == ancestors("/srv/vmstore/a.qcow2")
     assert "stat_mounts" not in keys                              # ext4 is not shared
     assert access_keys([], ["/srv/vmstore"], None, None) == {
