@@ -3,12 +3,13 @@ nfs.export_allows_host, nfs.root_squash, nfs.server_reachable."""
 
 from __future__ import annotations
 
+from preflight.derive.nfs import groups_admit, nfs_use, showmount_view
 from preflight.engine.registry import check, failed, passed, skipped, undecided, warned
 from preflight.facts.qemu_conf import is_root_user
 from preflight.model import Scope, Severity, Status
 
 from ._common import LIBVIRT_DOMAIN_XML, unparsed
-from ._nfs import groups_admit, nfs_disks_or_skip, nfs_use, showmount_view, storage_host
+from ._nfs_server import nfs_disks_or_skip, storage_host
 
 EXPORTS_MAN = "https://man7.org/linux/man-pages/man5/exports.5.html"
 GANESHA_EXPORT = "https://github.com/nfs-ganesha/nfs-ganesha/blob/next/src/config_samples/export.txt"

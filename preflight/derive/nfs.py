@@ -1,7 +1,5 @@
-"""Shared by the NFS checks: which NFS export a disk uses, on which storage host, and who asks.
-
-Not a check module (discovery skips _names).
-"""
+"""Which NFS export a disk uses, how its host is seen by the server (client addresses and names),
+and what `showmount -e` run from a host says: the derived facts of the NFS checks."""
 
 from __future__ import annotations
 
@@ -10,11 +8,7 @@ import posixpath
 from dataclasses import dataclass
 from typing import Optional
 
-from preflight.engine.registry import skipped, undecided
-from preflight.facts.exports import admit, covering_export
 from preflight.facts.mountinfo import find_mount, split_source
-
-from ._common import where
 
 NFS_FS_TYPES = ("nfs", "nfs4")
 # QEMU's own NFS client (block/nfs.c, libnfs) speaks NFSv3 only.
@@ -59,55 +53,32 @@ def nfs_use(disk, host) -> Optional[NfsUse]:
     return None
 
 
-def _ids(sh) -> set:
+def storage_host_ids(sh) -> set:
     ids = {sh.name.lower()}
     for n in (sh.hostname, sh.fqdn, sh.address):
         if n:
             ids.add(n.lower())
-            if not _ip(n):
+            if not parse_ip(n):
                 ids.add(n.lower().split(".")[0])
     ids.update(a.split("/")[0] for a in sh.addresses)
     return ids
 
 
-def _ip(text):
+def parse_ip(text):
     try:
         return ipaddress.ip_address(str(text).strip("[]"))
     except ValueError:
         return None
 
 
-def storage_host(cluster, use: NfsUse):
-    """(StorageHostFacts, None) for the inventory storage host serving `use`, or (None, Finding)
-    when it cannot be judged from the server side."""
-    server = use.server.lower().rstrip(".")
-    keys = {server, server.split(".")[0] if not _ip(server) else server}
-    if use.server_addr:
-        keys.add(use.server_addr.lower())
-    declared = {n.lower() for n in cluster.storage_hosts}
-    if cluster.storage is None:
-        if keys & declared:
-            return None, undecided(f"{use.server} is an inventory storage host but its exports were not "
-                                   "gathered (recording made before storage hosts were contacted)",
-                                   observed="no storage_hosts_facts in the record",
-                                   expected="the storage host's export table")
-        return None, skipped(f"NFS server {use.server} is not in the inventory (or was not gathered): "
-                             "judged from the client side only (storage.shared)")
-    for sh in cluster.storage.values():
-        if keys & _ids(sh):
-            return sh, None
-    return None, skipped(f"NFS server {use.server} is not in the inventory: judged from the client side "
-                         "only (storage.shared); add it to storage_hosts to check its exports")
-
-
 def client_addresses(host, sh, use: NfsUse) -> tuple:
     """(addresses, how they were chosen): clientaddr= when the mount says it, else the host's
     addresses on a subnet of the server, else all its non-loopback addresses (routing unknown)."""
-    if use.client_addr and _ip(use.client_addr):
+    if use.client_addr and parse_ip(use.client_addr):
         return (use.client_addr,), "clientaddr= of the mount"
-    servers = [ip for ip in (_ip(a.split("/")[0]) for a in sh.addresses) if ip]
-    if use.server_addr and _ip(use.server_addr):
-        servers.append(_ip(use.server_addr))
+    servers = [ip for ip in (parse_ip(a.split("/")[0]) for a in sh.addresses) if ip]
+    if use.server_addr and parse_ip(use.server_addr):
+        servers.append(parse_ip(use.server_addr))
     mine, near = [], []
     for iface in host.interfaces.values():
         for a in iface.addresses:
@@ -127,62 +98,6 @@ def client_addresses(host, sh, use: NfsUse) -> tuple:
 
 def client_names(host) -> tuple:
     return tuple(dict.fromkeys(n for n in (host.name, host.hostname, host.fqdn, host.libvirt_hostname) if n))
-
-
-def resolve(disk, host, cluster):
-    """For one disk as `host` would open it: (info dict, None) or (None, Finding).
-
-    info: use, sh (StorageHostFacts), export, server_path, admissions [(address, Admission)],
-    addr_how, names, ev (evidence kwargs)."""
-    use = nfs_use(disk, host)
-    if use is None:
-        return None, None
-    sh, problem = storage_host(cluster, use)
-    ev = dict(disk=disk.target, source=where(host, "/proc/self/mountinfo, domain XML")
-              + f"; {use.server}: export table")
-    if problem is not None:
-        return None, _with(problem, ev, observed=use.via)
-    if not sh.reachable:
-        return None, undecided(f"disk {disk.target}: storage host {sh.name} was not reached: {sh.error}",
-                               observed=use.via, **ev)
-    if "exports" in sh.fact_errors:
-        return None, undecided(f"disk {disk.target}: the export table of {sh.name} is unknown: "
-                               f"{sh.fact_errors['exports']}", observed=use.via, **ev)
-    ev["source"] = where(host, "/proc/self/mountinfo, domain XML") + f"; {sh.name}: " + \
-        ", ".join(sh.exports_from)
-    export, server_path = covering_export(sh.exports, use.path, use.version)
-    names = client_names(host)
-    addresses, how = client_addresses(host, sh, use)
-    admissions = [(a, admit(export, names, a)) for a in (addresses or (None,))] if export else []
-    return dict(use=use, sh=sh, export=export, server_path=server_path, admissions=admissions,
-                addr_how=how, names=names, ev=ev), None
-
-
-def _with(finding, ev, **more):
-    from dataclasses import replace
-    kw = {k: v for k, v in {**ev, **more}.items() if getattr(finding, k, None) in (None, {}, ())}
-    return replace(finding, **kw)
-
-
-def nfs_disks_or_skip(domain, host, cluster, judge, client_side=None):
-    """Run `judge(disk, info)` for every NFS disk of `domain` as `host` opens it.
-    `client_side(disk, use, skip_finding)`: the verdict for a server that is not an inventory
-    storage host (where the server side cannot be judged), else that SKIP stands."""
-    from preflight.model import Status
-    findings = []
-    for disk in domain.disks:
-        if disk.empty:
-            continue
-        info, problem = resolve(disk, host, cluster)
-        if problem is not None and client_side is not None and problem.status == Status.SKIP:
-            findings.append(client_side(disk, nfs_use(disk, host), problem))
-        elif problem is not None:
-            findings.append(problem)
-        elif info is not None:
-            findings.append(judge(disk, info))
-    if not findings:
-        return [skipped(f"no disk of {domain.name} is on NFS on {host.name}")]
-    return findings
 
 
 # --- the destination's own view: `showmount -e SERVER` run FROM it (pair phase) -------------
