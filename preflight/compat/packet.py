@@ -12,12 +12,13 @@ that denies the packet is named in the result, so a FAIL can say which rule bloc
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from preflight.facts.firewalld import BUILTIN_SERVICES, RichRule, Zone
 from preflight.facts.iptables import IptRule, IptRuleset
 from preflight.facts.nftables import NftChain, NftRule, NftRuleset
+from preflight.facts.packet_filters import HostFilters  # noqa: F401 - the model lives with the facts
 
 ACCEPT, DROP, REJECT, UNDECIDED = "accept", "drop", "reject", "undecided"
 DENY = (DROP, REJECT)
@@ -842,20 +843,6 @@ def evaluate_firewalld(
 
 # ------------------------------------------------------------------------------------------------
 # a host
-
-
-@dataclass(frozen=True)
-class HostFilters:
-    """What was read of one host's packet filters; None = not gathered (unknown), not 'none'."""
-
-    nft: Optional[NftRuleset] = None
-    iptables: Optional[IptRuleset] = None  # iptables-save (and ip6tables-save for IPv6)
-    ip6tables: Optional[IptRuleset] = None
-    firewalld_zones: Optional[tuple] = None  # None: firewalld not running (or not read)
-    firewalld_default: Optional[str] = None
-    firewalld_services: dict = field(default_factory=dict)
-    nft_read: bool = False  # nft ran (an empty ruleset is a fact)
-    iptables_read: bool = False
 
 
 def evaluate_host(f: HostFilters, pkt: Packet) -> Verdict:

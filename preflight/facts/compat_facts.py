@@ -182,7 +182,7 @@ def _time(raw_host: dict, errors: dict) -> dict:
 
 def _filters(raw_host: dict, errors: dict) -> dict:
     """HostFilters for compat.packet: the nft ruleset, iptables-save, firewalld's zones (when it runs)."""
-    from preflight.compat.packet import HostFilters
+    from preflight.facts.packet_filters import HostFilters
 
     nft_res, ipt_res = _result(raw_host, "nft"), _result(raw_host, "iptables")
     state = _result(raw_host, "firewalld_state")
