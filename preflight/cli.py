@@ -131,6 +131,7 @@ def check(
     """
     from rich.console import Console
 
+    from preflight.engine import provenance as prov
     from preflight.engine.pipeline import GatherOptions, ReplayError, evaluate, gather, load_recording, now
     from preflight.engine.registry import RegistryError
     from preflight.engine.runner import Selection
@@ -157,17 +158,21 @@ def check(
             if path is not None:
                 outputs.add(option, path, private=private)
         started = now()
+        inventory_ref = recording_ref = None
         if replay is not None:
             outputs.refuse_overwriting(replay, f"the recording being replayed ({replay})")
             record_data, source = load_recording(replay), f"replay:{replay}"
             name = _replay_name(record_data, replay, cluster)
+            recording_ref = prov.recording_ref(replay, record_data)
         else:
             spec = load(cluster or DEMO_CLUSTER, str(inventory) if inventory else None)
+            inventory_ref = prov.file_ref(spec.source) if spec.source != "<built-in>" else None
             if spec.replay is not None:
                 if write_test:
                     raise UsageProblem(f"--write-test acts on live hosts; cluster {spec.name!r} is a recording")
                 outputs.refuse_overwriting(spec.replay, f"the recording cluster {spec.name!r} replays")
                 record_data, source = load_recording(spec.replay), f"replay:{spec.replay.name}"
+                recording_ref = prov.recording_ref(spec.replay, record_data)
                 # the report names the cluster the facts come from (the demo's are the lab's)
                 name = record_data.get("cluster") or spec.name
             else:
@@ -178,7 +183,11 @@ def check(
         if record is not None:
             # written as soon as it exists: the facts are worth keeping even if judging them fails
             outputs.write({"--record": _dump(record_data)})
-        report = evaluate(record_data, registry, selection, cluster=name, started=started, source=source)
+        meta = prov.Provenance(
+            run_id=prov.new_run_id(started), operator=prov.operator(), command=prov.command_line(sys.argv),
+            inventory=inventory_ref, recording=recording_ref, options={"write_test": write_test})
+        report = evaluate(record_data, registry, selection, cluster=name, started=started, source=source,
+                          provenance=meta.to_dict())
         written = _emit(report, outputs, quiet)
     except (InventoryError, ReplayError, RegistryError, UsageProblem, OutputError) as exc:
         outputs.discard()

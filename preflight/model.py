@@ -77,6 +77,38 @@ class Result:
     source: Optional[str] = None
     destination: Optional[str] = None
     disk: Optional[str] = None
+    # what tells several results of one check about one subject apart ("uuid", a NIC's MAC), so
+    # their ids stay the same from run to run; None: their order does (see result_ids)
+    item: Optional[str] = None
+
+    @property
+    def scope(self) -> str:
+        """The scope the runner judged this result in, read from where it applies."""
+        if self.domain is not None:
+            return Scope.MIGRATION.value if self.destination is not None else Scope.DOMAIN.value
+        return Scope.PAIR.value if self.destination is not None else Scope.HOST.value
+
+    def key(self) -> str:
+        """check:scope:subject[:disk=D][:item]: the same finding about the same thing gets the same key
+        in every run (what waivers, drift and JUnit match on). The subject part is rebuilt from the
+        fields, not the free-text subject: host, domain@host, source->destination,
+        domain@source->destination."""
+        scope = self.scope
+        src = self.source or self.host or ""
+        if scope == "migration":
+            subject = f"{self.domain}@{src}->{self.destination}"
+        elif scope == "pair":
+            subject = f"{src}->{self.destination}"
+        elif scope == "domain":
+            subject = f"{self.domain}@{self.host or ''}"
+        else:
+            subject = self.host or self.subject
+        key = f"{self.check}:{scope}:{subject}"
+        if self.disk is not None:
+            key += f":disk={self.disk}"
+        if self.item is not None:
+            key += f":{self.item}"
+        return key
 
     def to_dict(self) -> dict:
         d = {
@@ -87,11 +119,25 @@ class Result:
             "message": self.message,
             "evidence": self.evidence.to_dict(),
         }
-        for key in ("domain", "source", "destination", "disk"):
+        for key in ("domain", "source", "destination", "disk", "item"):
             value = getattr(self, key)
             if value is not None:
                 d[key] = value
         return d
+
+
+def result_ids(results) -> list:
+    """The stable id of every result, in order: its key(), and for the second and later results with
+    the same key (a check that says several things about one subject without naming an item) `#2`,
+    `#3`, ... in the order the check produced them, which is fixed for the same facts."""
+    seen: dict = {}
+    out = []
+    for r in results:
+        key = r.key()
+        n = seen.get(key, 0) + 1
+        seen[key] = n
+        out.append(key if n == 1 else f"{key}#{n}")
+    return out
 
 
 class Verdict(str, enum.Enum):
@@ -202,11 +248,43 @@ class RunReport:
     domains: list = field(default_factory=list)
     unassessed: list = field(default_factory=list)  # list[Unassessed]: sources whose guests were not listed
     facts_recorded: Optional[str] = None  # when the facts were gathered (the recording's "recorded")
+    # who ran it, the command line, the inputs and their digests (preflight.engine.provenance);
+    # empty for a report built in code
+    provenance: dict = field(default_factory=dict)
 
     def counts(self) -> dict:
         out = {s.value: 0 for s in Status}
         for r in self.results:
             out[r.status.value] += 1
+        return out
+
+    def migration_counts(self) -> dict:
+        out = {v.value: 0 for v in Verdict}
+        for m in self.migrations:
+            out[m.verdict.value] += 1
+        return out
+
+    def facts_age_seconds(self) -> Optional[int]:
+        """How old the facts were when the run started (a replay of last week's recording: a week)."""
+        from datetime import datetime
+
+        try:
+            recorded = datetime.fromisoformat(str(self.facts_recorded).replace("Z", "+00:00"))
+            started = datetime.fromisoformat(str(self.started).replace("Z", "+00:00"))
+            return max(0, int((started - recorded).total_seconds()))
+        except (TypeError, ValueError):   # no timestamp, or one without its UTC offset
+            return None
+
+    def result_dicts(self) -> list:
+        """Every result as JSON, with its stable id, its scope and its check's severity."""
+        severity = {c.get("id"): c.get("severity") for c in self.checks}
+        out = []
+        for rid, r in zip(result_ids(self.results), self.results):
+            d = r.to_dict()
+            d["id"] = rid
+            d["scope"] = r.scope
+            d["severity"] = severity.get(r.check)
+            out.append(d)
         return out
 
     def nothing_judged(self) -> Optional[str]:
@@ -261,23 +339,30 @@ class RunReport:
     def to_dict(self) -> dict:
         from preflight import __version__
 
+        counts = self.counts()
+        run = {
+            "cluster": self.cluster,
+            "started": self.started,
+            "finished": self.finished,
+            "source": self.source,
+            "selection": self.selection,
+            "facts_recorded": self.facts_recorded,
+            "facts_age_s": self.facts_age_seconds(),
+            "counts": counts,
+            "coverage": self.coverage(),
+            "exit_code": self.exit_code(),
+        }
+        run.update(self.provenance)
         return {
             "schema_version": "1",
             "tool": {"name": "preflight", "version": self.tool_version or __version__},
-            "run": {
-                "cluster": self.cluster,
-                "started": self.started,
-                "finished": self.finished,
-                "source": self.source,
-                "selection": self.selection,
-                "facts_recorded": self.facts_recorded,
-                "counts": self.counts(),
-                "coverage": self.coverage(),
-                "exit_code": self.exit_code(),
-            },
+            "run": run,
+            # top level, for a pipeline that wants the numbers without walking the results
+            "counts": {"results": counts, "migrations": self.migration_counts(),
+                       "hosts": len(self.hosts), "unreachable": sum(1 for h in self.hosts if not h.reachable)},
             "hosts": [h.to_dict() for h in self.hosts],
             "checks": self.checks,
-            "results": [r.to_dict() for r in self.results],
+            "results": self.result_dicts(),
             "migrations": [m.to_dict() for m in self.migrations],
             "domains": [dict(d) for d in self.domains],
         }

@@ -432,6 +432,7 @@ def build_view(doc: dict) -> dict:
         "nothing_judged": coverage.get("nothing_judged"),
         "unassessed": unassessed,
         "facts_recorded": run.get("facts_recorded"),
+        "meta": run_metadata(run),
         "unreachable": unreachable,
         "matrix": matrix,
         "blocking": blocking,
@@ -441,6 +442,70 @@ def build_view(doc: dict) -> dict:
         "checks": check_sections,
         "disks": disks,
     }
+
+
+def age_text(seconds) -> Optional[str]:
+    """'6 days 9 h', '2 h 5 min', '40 s': how old the facts are, for a person."""
+    if seconds is None:
+        return None
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{_plural(days, 'day')} {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
+
+
+def run_metadata(run: dict) -> dict:
+    """Who ran it, the command line, the inputs and their digests, as short lines for a person:
+    [(label, text)] in the order a change advisory board asks for them. A report made before the
+    metadata existed (or built in code) gives fewer lines, never invented ones."""
+    import shlex
+
+    lines = []
+    if run.get("id"):
+        lines.append(("Run id", run["id"]))
+    op = run.get("operator") or {}
+    if op:
+        who = f"{op.get('user', '?')}@{op.get('host', '?')}"
+        if op.get("sudo_user"):
+            who += f" (sudo from {op['sudo_user']})"
+        lines.append(("Operator", who))
+    if run.get("command"):
+        lines.append(("Command", " ".join(shlex.quote(str(a)) for a in run["command"])))
+    inv = run.get("inventory")
+    if inv:
+        lines.append(("Inventory", f"{inv.get('path')} (sha256 {inv.get('sha256') or 'unreadable'})"))
+    rec = run.get("recording")
+    if rec:
+        lines.append(("Recording", f"{rec.get('path')} (sha256 {rec.get('sha256') or 'unreadable'})"))
+        lines.append(("Recorded", f"{rec.get('recorded') or 'at an unknown time'} on cluster "
+                                  f"{rec.get('cluster') or '?'} by preflight {rec.get('tool_version') or '?'}"))
+    age = age_text(run.get("facts_age_s"))
+    if age is not None and rec:
+        lines.append(("Facts age", f"{age} old when this run started"))
+    opts = run.get("options") or {}
+    sel = run.get("selection") or {}
+    changing = []
+    if sel.get("only"):
+        changing.append("--only " + ",".join(sel["only"]))
+    if sel.get("skip"):
+        changing.append("--skip " + ",".join(sel["skip"]))
+    if opts.get("write_test"):
+        changing.append("--write-test (intrusive)")
+    for key, flag in (("waivers", "--waivers"), ("previous", "--previous")):
+        ref = opts.get(key)
+        if ref:
+            changing.append(f"{flag} {ref.get('path')} (sha256 {ref.get('sha256') or 'unreadable'})")
+    if run.get("id"):
+        lines.append(("Verdict options", "; ".join(changing) if changing else "none (all checks, read-only)"))
+    return {"lines": lines, "run_id": run.get("id"),
+            "operator": lines[1][1] if len(lines) > 1 and lines[1][0] == "Operator" else None}
 
 
 def _disks_view(domains: list, host_names: list) -> dict:

@@ -88,6 +88,8 @@ def _header(console: Console, view: dict) -> None:
         facts += ", recorded " + (view["facts_recorded"]
                                   or "at an unknown time (the recording has no timestamp)")
     console.print(_t(f"Run: {when}; facts: {facts}"))
+    for label, text in view["meta"]["lines"]:
+        console.print(_t(f"{label}: {text}"))
     sel = view["selection"]
     if sel.get("only"):
         console.print(_t("Only checks: " + ", ".join(sel["only"])))

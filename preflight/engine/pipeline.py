@@ -135,7 +135,7 @@ def gather(cluster: Cluster, options: GatherOptions, progress: Optional[Callable
 
 
 def evaluate(record: dict, registry: Registry, selection: Selection, *, cluster: str,
-             started: str, source: str) -> RunReport:
+             started: str, source: str, provenance: Optional[dict] = None) -> RunReport:
     from preflight.facts.parse import parse_record
 
     facts = parse_record(record)
@@ -157,6 +157,7 @@ def evaluate(record: dict, registry: Registry, selection: Selection, *, cluster:
         domains=build_disk_inventory(facts, results),
         unassessed=unassessed_sources(facts),
         facts_recorded=record.get("recorded") if isinstance(record.get("recorded"), str) else None,
+        provenance=dict(provenance or {}),
     )
 
 

@@ -171,5 +171,6 @@ def _result(spec: CheckSpec, ctx, finding: Finding, where: dict) -> Result:
         evidence=Evidence(observed=finding.observed, expected=finding.expected,
                           source=finding.source, details=details),
         disk=finding.disk,
+        item=finding.item,
         **where,
     )
