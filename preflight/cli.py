@@ -236,20 +236,56 @@ def _dump(data: dict) -> str:
 def _emit(report, outputs, quiet: bool) -> list:
     """Render every report first, write them all or none (preflight.reports.outputs), then print the
     terminal summary: on standard error when a report goes to standard output. Returns where the
-    reports and the recording went."""
+    reports and the recording went. The HTML is rendered from the JSON text and carries its SHA-256,
+    which the terminal summary shows too."""
     from rich.console import Console
 
     from preflight.reports import render_html, render_json, render_terminal
+    from preflight.reports.integrity import sha256_text
 
-    texts = {}
-    if "--json" in outputs.targets:
-        texts["--json"] = render_json(report)
-    if "--html" in outputs.targets:
-        texts["--html"] = render_html(report)
+    texts, digest = {}, None
+    if "--json" in outputs.targets or "--html" in outputs.targets:
+        json_text = render_json(report)
+        digest = sha256_text(json_text)
+        if "--json" in outputs.targets:
+            texts["--json"] = json_text
+        if "--html" in outputs.targets:
+            texts["--html"] = render_html(report, json_text)
     outputs.write(texts)
     if not quiet:
-        render_terminal(report, Console(highlight=False, stderr=outputs.uses_stdout))
+        render_terminal(report, Console(highlight=False, stderr=outputs.uses_stdout), json_sha256=digest)
     return [t.shown for t in outputs.targets.values() if t.done]
+
+
+@app.command()
+def verify(
+    html: Path = typer.Argument(..., metavar="REPORT.html", help="An HTML report preflight wrote."),
+    json_report: Optional[Path] = typer.Argument(None, metavar="[REPORT.json]",
+                                                 help="The JSON report of the same run."),
+) -> None:
+    """Check that an HTML report is unchanged since preflight wrote it, and, given its JSON, that the
+    JSON is the one it was rendered from and that the page says exactly what the JSON says.
+
+    Exit 0 verified, 1 something was changed or does not belong together, 2 a file cannot be read or
+    is no preflight report. A digest shows that nothing changed, not who wrote it: sign the JSON for that.
+    """
+    from rich.console import Console
+    from rich.text import Text
+
+    from preflight.reports.integrity import VerifyError
+    from preflight.reports.integrity import verify as run_verify
+
+    try:
+        outcome = run_verify(html, json_report)
+    except VerifyError as exc:
+        _die(str(exc), EXIT_USAGE)
+        return
+    out = Console(highlight=False, soft_wrap=True)
+    for ok, line in outcome.lines:
+        label = {True: "OK:     ", False: "FAILED: ", None: "note:   "}[ok]
+        out.print(Text(label + line, style={True: "green", False: "bold red", None: ""}[ok]))
+    out.print(Text("verified" if outcome.ok else "NOT verified", style="bold"))
+    raise typer.Exit(EXIT_OK if outcome.ok else EXIT_FAIL)
 
 
 @app.command("checks")

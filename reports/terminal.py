@@ -29,10 +29,12 @@ _LABEL_WIDTH = 7
 FOLD_AFTER = 6
 
 
-def render_terminal(report, console: Optional[Console] = None) -> None:
-    """Print the run to `console` (a stdout Console by default)."""
+def render_terminal(report, console: Optional[Console] = None, json_sha256: Optional[str] = None) -> None:
+    """Print the run to `console` (a stdout Console by default); `json_sha256`, the digest of the JSON
+    report written (or embedded in the HTML), goes into the summary."""
     console = console or Console()
     view = build_view(report_document(report))
+    view["json_sha256"] = json_sha256
     _header(console, view)
     _hosts(console, view)
     _checks(console, view)
@@ -311,6 +313,10 @@ def _summary(console: Console, view: dict) -> None:
     _section(console, "SUMMARY")
     console.print(Text(clean_text(view["sentence"]), style=STYLE.get(view["overall"], "")))
     console.print(_t(f"Exit code {view['exit_code']}: {view['exit_meaning']}."))
+    if view["meta"]["run_id"]:
+        console.print(_t(f"Run {view['meta']['run_id']}"
+                         + (f"; JSON report SHA-256 {view['json_sha256']} (`preflight verify` checks the HTML "
+                            f"against it)" if view.get("json_sha256") else "")))
     console.print()
     c = view["counts"]
     parts = [("TOTAL", view["total"], "bold"), ("PASSED", c.get("pass", 0), STYLE["pass"]),
