@@ -3,20 +3,18 @@
 import hashlib
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from cli_helpers import run_cli
 
 from preflight.reports import validate
 
 DEMO = Path(__file__).resolve().parents[2] / "preflight" / "demo" / "demo-facts.json"
 
 
-def run(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "preflight", *args], capture_output=True, text=True,
-                          timeout=120, cwd=cwd)
+run = run_cli
 
 
 def sha256(path) -> str:

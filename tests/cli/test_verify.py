@@ -1,18 +1,16 @@
 """`preflight verify`: the HTML carries its own digest and the JSON's; one changed character fails."""
 
 import json
-import subprocess
-import sys
 
 import pytest
+
+from cli_helpers import run_cli
 
 from preflight.reports.integrity import embedded, sha256_text
 from preflight.reports.json_report import to_json_text
 
 
-def run(*args):
-    return subprocess.run([sys.executable, "-m", "preflight", *args], capture_output=True, text=True,
-                          timeout=120)
+run = run_cli
 
 
 @pytest.fixture(scope="module")
