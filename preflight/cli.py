@@ -120,6 +120,11 @@ def check(
              "(.preflight-write-test-<random>) as QEMU's user in each shared directory holding a guest's "
              "writable image, to prove write access (storage.qemu_write_access). One extra exec per host; "
              "the file is always removed. Off by default: preflight is read-only."),
+    waivers: Optional[Path] = typer.Option(
+        None, "--waivers", metavar="FILE",
+        help="Accepted risks (TOML [[waiver]]: check, subject, reason, approver, ticket, expires): a FAIL or "
+             "WARN they match shows as WAIVED and no longer sets the exit code; an ERROR is never waived; an "
+             "expired waiver is a FAIL. Replaces the cluster's own `waivers`."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no terminal summary."),
 ) -> None:
     """Check that every running VM can live-migrate to every other host of a cluster.
@@ -135,6 +140,7 @@ def check(
     from preflight.engine.pipeline import GatherOptions, ReplayError, evaluate, gather, load_recording, now
     from preflight.engine.registry import RegistryError
     from preflight.engine.runner import Selection
+    from preflight.engine.waivers import WaiverError
     from preflight.inventory import DEMO_CLUSTER, InventoryError, load
     from preflight.reports import OutputError, Outputs
 
@@ -164,9 +170,11 @@ def check(
             record_data, source = load_recording(replay), f"replay:{replay}"
             name = _replay_name(record_data, replay, cluster)
             recording_ref = prov.recording_ref(replay, record_data)
+            waiver_list, waiver_ref = _load_waivers(waivers, None, registry)
         else:
             spec = load(cluster or DEMO_CLUSTER, str(inventory) if inventory else None)
             inventory_ref = prov.file_ref(spec.source) if spec.source != "<built-in>" else None
+            waiver_list, waiver_ref = _load_waivers(waivers, spec, registry)   # refused before any gather
             if spec.replay is not None:
                 if write_test:
                     raise UsageProblem(f"--write-test acts on live hosts; cluster {spec.name!r} is a recording")
@@ -183,13 +191,16 @@ def check(
         if record is not None:
             # written as soon as it exists: the facts are worth keeping even if judging them fails
             outputs.write({"--record": _dump(record_data)})
+        options = {"write_test": write_test}
+        if waiver_ref is not None:
+            options["waivers"] = waiver_ref
         meta = prov.Provenance(
             run_id=prov.new_run_id(started), operator=prov.operator(), command=prov.command_line(sys.argv),
-            inventory=inventory_ref, recording=recording_ref, options={"write_test": write_test})
+            inventory=inventory_ref, recording=recording_ref, options=options)
         report = evaluate(record_data, registry, selection, cluster=name, started=started, source=source,
-                          provenance=meta.to_dict())
+                          provenance=meta.to_dict(), waivers=waiver_list)
         written = _emit(report, outputs, quiet)
-    except (InventoryError, ReplayError, RegistryError, UsageProblem, OutputError) as exc:
+    except (InventoryError, ReplayError, RegistryError, UsageProblem, OutputError, WaiverError) as exc:
         outputs.discard()
         _die(str(exc), EXIT_USAGE)
         return
@@ -199,6 +210,23 @@ def check(
         for shown in written:
             err.print(f"wrote {shown}", markup=False)
     raise typer.Exit(report.exit_code())
+
+
+def _load_waivers(path: Optional[Path], spec, registry) -> tuple:
+    """(waivers, their file reference for the run metadata) from --waivers, else the cluster's key."""
+    from preflight.engine import provenance as prov
+    from preflight.engine import waivers as waiving
+
+    known = {s.id for s in registry.all()}
+    if path is not None:
+        return waiving.load_file(path, known), prov.file_ref(path)
+    own = getattr(spec, "waivers", None)
+    if isinstance(own, list):
+        return waiving.from_entries(own, f"{spec.source}: cluster {spec.name!r}", known), \
+            {**prov.file_ref(spec.source), "inline": True}
+    if own is not None:
+        return waiving.load_file(own, known), prov.file_ref(own)
+    return [], None
 
 
 def _replay_name(record_data: dict, replay: Path, cluster: Optional[str]) -> str:

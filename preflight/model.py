@@ -19,6 +19,10 @@ class Status(str, enum.Enum):
     FAIL = "fail"
     ERROR = "error"
     SKIP = "skip"
+    # a FAIL or WARN that a waiver with an approver and an end date accepts (preflight.engine.waivers):
+    # never produced by a check, no longer blocking the exit code, never a pass (the migration it
+    # bears on stays FAIL, with the blocker listed as waived)
+    WAIVED = "waived"
 
     @property
     def rank(self) -> int:
@@ -28,7 +32,7 @@ class Status(str, enum.Enum):
         return _RANK[self]
 
 
-_RANK = {Status.SKIP: 0, Status.PASS: 1, Status.WARN: 2, Status.ERROR: 3, Status.FAIL: 4}
+_RANK = {Status.SKIP: 0, Status.PASS: 1, Status.WAIVED: 2, Status.WARN: 3, Status.ERROR: 4, Status.FAIL: 5}
 
 
 class Severity(str, enum.Enum):
@@ -80,6 +84,8 @@ class Result:
     # what tells several results of one check about one subject apart ("uuid", a NIC's MAC), so
     # their ids stay the same from run to run; None: their order does (see result_ids)
     item: Optional[str] = None
+    # for a WAIVED result: the waiver (ticket, approver, reason, expires, origin) and the status it waived
+    waiver: Optional[dict] = None
 
     @property
     def scope(self) -> str:
@@ -88,22 +94,24 @@ class Result:
             return Scope.MIGRATION.value if self.destination is not None else Scope.DOMAIN.value
         return Scope.PAIR.value if self.destination is not None else Scope.HOST.value
 
+    def subject_key(self) -> str:
+        """host, domain@host, source->destination or domain@source->destination."""
+        scope = self.scope
+        src = self.source or self.host or ""
+        if scope == "migration":
+            return f"{self.domain}@{src}->{self.destination}"
+        if scope == "pair":
+            return f"{src}->{self.destination}"
+        if scope == "domain":
+            return f"{self.domain}@{self.host or ''}"
+        return self.host or self.subject
+
     def key(self) -> str:
         """check:scope:subject[:disk=D][:item]: the same finding about the same thing gets the same key
         in every run (what waivers, drift and JUnit match on). The subject part is rebuilt from the
         fields, not the free-text subject: host, domain@host, source->destination,
         domain@source->destination."""
-        scope = self.scope
-        src = self.source or self.host or ""
-        if scope == "migration":
-            subject = f"{self.domain}@{src}->{self.destination}"
-        elif scope == "pair":
-            subject = f"{src}->{self.destination}"
-        elif scope == "domain":
-            subject = f"{self.domain}@{self.host or ''}"
-        else:
-            subject = self.host or self.subject
-        key = f"{self.check}:{scope}:{subject}"
+        key = f"{self.check}:{self.scope}:{self.subject_key()}"
         if self.disk is not None:
             key += f":disk={self.disk}"
         if self.item is not None:
@@ -119,7 +127,7 @@ class Result:
             "message": self.message,
             "evidence": self.evidence.to_dict(),
         }
-        for key in ("domain", "source", "destination", "disk", "item"):
+        for key in ("domain", "source", "destination", "disk", "item", "waiver"):
             value = getattr(self, key)
             if value is not None:
                 d[key] = value
@@ -159,6 +167,7 @@ class Migration:
     undecided: tuple = ()      # ids of checks that could not decide (ERROR) or did not run
     warnings: tuple = ()       # ids of checks that WARN
     reasons: tuple = ()        # one-line human reasons, blockers first
+    waived: tuple = ()         # blockers every FAIL of which a waiver accepts (the verdict stays FAIL)
 
     def to_dict(self) -> dict:
         return {
@@ -170,6 +179,7 @@ class Migration:
             "undecided": list(self.undecided),
             "warnings": list(self.warnings),
             "reasons": list(self.reasons),
+            "waived": list(self.waived),
         }
 
 
@@ -251,6 +261,8 @@ class RunReport:
     # who ran it, the command line, the inputs and their digests (preflight.engine.provenance);
     # empty for a report built in code
     provenance: dict = field(default_factory=dict)
+    # the waivers the run applied, each with its state and the results it matched (engine.waivers)
+    waivers: list = field(default_factory=list)
 
     def counts(self) -> dict:
         out = {s.value: 0 for s in Status}
@@ -324,7 +336,8 @@ class RunReport:
 
     def exit_code(self) -> int:
         """0 every migration judged, all decided, nothing failed; 1 a FAIL; 3 no FAIL but something
-        undecided, a source whose guests were not listed, or nothing judged at all."""
+        undecided, a source whose guests were not listed, or nothing judged at all. A WAIVED result
+        (a FAIL a valid waiver accepts) is no FAIL here; an expired waiver is one (waiver.expired)."""
         statuses = {r.status for r in self.results}
         if Status.FAIL in statuses:
             return 1
@@ -365,4 +378,5 @@ class RunReport:
             "results": self.result_dicts(),
             "migrations": [m.to_dict() for m in self.migrations],
             "domains": [dict(d) for d in self.domains],
+            "waivers": [dict(w) for w in self.waivers],
         }

@@ -113,11 +113,12 @@ def shorten(text: str, limit: int = 110) -> str:
 # the view
 # --------------------------------------------------------------------------------------------
 
-STATUSES = ("pass", "warn", "fail", "error", "skip")
+STATUSES = ("pass", "warn", "fail", "error", "skip", "waived")
 VERDICTS = ("pass", "warn", "fail", "unknown")
 SEVERITIES = ("critical", "high", "medium", "low")
 
-STATUS_LABEL = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR", "skip": "SKIP"}
+STATUS_LABEL = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR", "skip": "SKIP",
+                "waived": "WAIVED"}
 VERDICT_LABEL = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "unknown": "UNKNOWN"}
 # Disk verdicts (preflight.engine.disks) add "skip": every storage result for it was SKIP.
 DISK_VERDICTS = ("pass", "warn", "fail", "unknown", "skip")
@@ -136,8 +137,8 @@ VERDICT_MEANING = {
     "unknown": "could not be decided",
 }
 EXIT_MEANING = {
-    0: "every migration of every running VM was judged, every check decided and nothing failed: "
-       "all of them can proceed",
+    0: "every migration of every running VM was judged, every check decided and nothing failed "
+       "(or only what a valid waiver accepts): all of them can proceed, save those blocked by a waived finding",
     1: "at least one check failed: some migrations are blocked",
     2: "the command was used wrongly (no report is normally written)",
     3: "nothing failed, but the run is not a clean bill of health: something could not be decided "
@@ -154,7 +155,7 @@ def _plural(n: int, one: str, many: Optional[str] = None) -> str:
 
 
 def verdict_sentence(migration_counts: dict, total: int, unreachable: Iterable[str],
-                     coverage: Optional[dict] = None) -> str:
+                     coverage: Optional[dict] = None, waived_only: int = 0) -> str:
     """The one sentence a CAB member reads first. It says what was judged before what was found:
     nothing judged, and guests that could not be listed, are never passed over in silence."""
     unreachable = list(unreachable)
@@ -172,7 +173,9 @@ def verdict_sentence(migration_counts: dict, total: int, unreachable: Iterable[s
         parts = []
         if blocked:
             parts.append(f"{blocked} of {_plural(total, 'migration')} "
-                         f"{'is' if blocked == 1 else 'are'} blocked")
+                         f"{'is' if blocked == 1 else 'are'} blocked"
+                         + (f" ({'all' if waived_only == blocked else waived_only} of them only by waived "
+                            f"findings: accepted risks)" if waived_only else ""))
         else:
             parts.append(f"No migration is blocked (of {total})")
         if unknown:
@@ -260,6 +263,36 @@ def _fallback_reasons(items: list, m: dict) -> list:
     return items
 
 
+def _waived(items: list, m: dict, by_check: dict) -> list:
+    """Mark the blockers a waiver accepts for this migration, with the waiver's ticket."""
+    waived = set(m.get("waived") or ())
+    for item in items:
+        item["waived"] = item["check"] in waived
+        if item["waived"]:
+            item["ticket"] = next((r["waiver"].get("ticket") for r in by_check.get(item["check"], ())
+                                   if r["status"] == "waived" and r.get("waiver")
+                                   and _result_matches_migration(r, m)), None)
+    return items
+
+
+def waivers_view(doc: dict, checks_meta: dict) -> dict:
+    """The waivers applied, each with its waived results (original status kept), and what went wrong
+    with the others (expired, unmatched, refusing to hide an ERROR)."""
+    waivers = [dict(w) for w in doc.get("waivers") or []]
+    by_index: dict = {}
+    for r in doc["results"]:
+        if r["status"] == "waived" and r.get("waiver"):
+            by_index.setdefault(r["waiver"].get("index"), []).append(r)
+    for w in waivers:
+        w["results"] = [_result_view(r, checks_meta.get(r["check"])) for r in by_index.get(w.get("index"), [])]
+        w["line"] = (f"{w.get('ticket')}: {w.get('check')} for {w.get('subject')}"
+                     + (f" disk {w['disk']}" if w.get("disk") else "")
+                     + f", approved by {w.get('approver')} until {w.get('expires')}: {w.get('reason')}")
+    return {"items": waivers, "count": len(waivers),
+            "waived": sum(len(w["results"]) for w in waivers),
+            "states": {s: sum(1 for w in waivers if w.get("state") == s) for s in ("active", "expired", "unmatched")}}
+
+
 def build_view(doc: dict) -> dict:
     """Everything the human renderers show, derived from the (masked) canonical document."""
     run = doc["run"]
@@ -317,7 +350,8 @@ def build_view(doc: dict) -> dict:
                     "destination": dst,
                     "verdict": m["verdict"],
                     "label": VERDICT_LABEL.get(m["verdict"], m["verdict"].upper()),
-                    "blockers": _fallback_reasons(_reasons_for(m.get("blockers") or [], ("fail",), m, by_check), m),
+                    "blockers": _waived(_fallback_reasons(_reasons_for(m.get("blockers") or [], ("fail", "waived"),
+                                                                       m, by_check), m), m, by_check),
                     "undecided": _fallback_reasons(_reasons_for(m.get("undecided") or [], ("error",), m, by_check), m),
                     "warnings": _reasons_for(m.get("warnings") or [], ("warn",), m, by_check),
                 })
@@ -409,6 +443,8 @@ def build_view(doc: dict) -> dict:
 
     counts = run.get("counts") or {s: sum(1 for r in results if r["status"] == s) for s in STATUSES}
     exit_code = run.get("exit_code")
+    waived_only = sum(1 for m in migrations if m["verdict"] == "fail"
+                      and set(m.get("blockers") or ()) <= set(m.get("waived") or ()))
     return {
         "doc": doc,
         "cluster": run["cluster"],
@@ -426,13 +462,16 @@ def build_view(doc: dict) -> dict:
         "exit_meaning": EXIT_MEANING.get(exit_code, "unexpected exit code"),
         "migration_counts": mcounts,
         "migration_total": len(migrations),
-        "sentence": verdict_sentence(mcounts, len(migrations), unreachable, coverage),
+        "sentence": verdict_sentence(mcounts, len(migrations), unreachable, coverage, waived_only),
         "overall": "unknown" if coverage.get("nothing_judged") else
-                   _overall(mcounts, counts, unreachable, unassessed),
+                   _overall(dict(mcounts, fail=mcounts.get("fail", 0) - waived_only), counts, unreachable,
+                            unassessed, waived_only),
         "nothing_judged": coverage.get("nothing_judged"),
         "unassessed": unassessed,
         "facts_recorded": run.get("facts_recorded"),
         "meta": run_metadata(run),
+        "waivers": waivers_view(doc, checks_meta),
+        "waived_only": waived_only,
         "unreachable": unreachable,
         "matrix": matrix,
         "blocking": blocking,
@@ -571,13 +610,14 @@ def _worst_verdict(verdicts: Iterable[str]) -> Optional[str]:
     return max(verdicts, key=lambda v: _VERDICT_RANK.get(v, 0)) if verdicts else None
 
 
-def _overall(mcounts: dict, counts: dict, unreachable: list, unassessed: list = ()) -> str:
-    """'fail', 'unknown', 'warn' or 'pass': colour of the headline."""
+def _overall(mcounts: dict, counts: dict, unreachable: list, unassessed: list = (), waived_only: int = 0) -> str:
+    """'fail', 'unknown', 'warn' or 'pass': colour of the headline. `mcounts["fail"]` counts the
+    migrations blocked by something not waived; those blocked only by waived findings make it 'warn'."""
     if mcounts.get("fail") or counts.get("fail"):
         return "fail"
     if mcounts.get("unknown") or counts.get("error") or unreachable or unassessed:
         return "unknown"
-    if mcounts.get("warn") or counts.get("warn"):
+    if mcounts.get("warn") or counts.get("warn") or waived_only or counts.get("waived"):
         return "warn"
     return "pass"
 

@@ -21,7 +21,7 @@ from preflight.reports._common import (STATUS_LABEL, VERDICT_LABEL, VERDICT_MEAN
 
 STYLE = {
     "pass": "green", "warn": "yellow", "fail": "bold red", "error": "bold magenta",
-    "skip": "dim", "unknown": "bold blue", "info": "cyan",
+    "skip": "dim", "unknown": "bold blue", "info": "cyan", "waived": "cyan",
 }
 # Wide enough for the longest label ("ERROR:", "UNKNOWN") so the listing lines up.
 _LABEL_WIDTH = 7
@@ -41,6 +41,7 @@ def render_terminal(report, console: Optional[Console] = None, json_sha256: Opti
     _matrix(console, view)
     _disks(console, view)
     _blockers(console, view)
+    _waivers(console, view)
     _summary(console, view)
 
 
@@ -231,6 +232,8 @@ def _matrix_cell(c: dict) -> Text:
                               ("warnings", "warning: ", "warn")):
         for b in c[kind]:
             cell.append("\n" + ("" if c["verdict"] == own else prefix) + clean_text(b["check"]))
+            if b.get("waived"):
+                cell.append(f" (waived {clean_text(b.get('ticket') or '')})".replace(" )", ")"), style=STYLE["skip"])
     return cell
 
 
@@ -309,6 +312,27 @@ def _blockers(console: Console, view: dict) -> None:
                 console.print(_status_line("error", f"{b['check']['id']}: {r['subject']}: {r['message']}"))
 
 
+def _waivers(console: Console, view: dict) -> None:
+    w = view["waivers"]
+    if not w["count"]:
+        return
+    _section(console, "WAIVERS (ACCEPTED RISKS)")
+    for item in w["items"]:
+        state = item.get("state")
+        status = {"active": "waived", "expired": "fail", "unmatched": "warn"}.get(state, "warn")
+        tail = {"active": f"{len(item.get('matched') or [])} waived",
+                "expired": f"EXPIRED: {len(item.get('matched') or [])} finding(s) count again",
+                "unmatched": "matches no FAIL or WARN"
+                             + (f" ({len(item['passing'])} matched result(s) pass now)" if item.get("passing") else "")
+                }.get(state, state)
+        console.print(_indented(_status_line(status, f"{item['line']} [{tail}]"), 0))
+        if item.get("refused"):
+            console.print(_indented(f"not hidden: {len(item['refused'])} ERROR result(s) it matches stay ERROR", 9))
+        for r in item["results"]:
+            console.print(_indented(f"{r['subject']}: {r['message']} (was {r['waiver'].get('status', '?').upper()})",
+                                    9))
+
+
 def _summary(console: Console, view: dict) -> None:
     _section(console, "SUMMARY")
     console.print(Text(clean_text(view["sentence"]), style=STYLE.get(view["overall"], "")))
@@ -322,6 +346,8 @@ def _summary(console: Console, view: dict) -> None:
     parts = [("TOTAL", view["total"], "bold"), ("PASSED", c.get("pass", 0), STYLE["pass"]),
              ("WARNINGS", c.get("warn", 0), STYLE["warn"]), ("FAILURES", c.get("fail", 0), STYLE["fail"]),
              ("ERRORS", c.get("error", 0), STYLE["error"]), ("SKIPPED", c.get("skip", 0), STYLE["skip"])]
+    if c.get("waived"):
+        parts.append(("WAIVED", c["waived"], STYLE["skip"]))
     line = Text()
     for i, (label, n, style) in enumerate(parts):
         if i:
