@@ -93,6 +93,10 @@ def check(
     json_out: Optional[Path] = typer.Option(None, "--json", metavar="FILE",
                                             help="Write the JSON report (schema: reports/schema); "
                                                  "- for standard output."),
+    junit: Optional[Path] = typer.Option(
+        None, "--junit", metavar="FILE",
+        help="Write JUnit XML for CI servers: a testcase per check and subject (failure for FAIL, error for "
+             "ERROR, skipped for SKIP/WAIVED) and one per migration (unknown is an error); - for standard output."),
     only: Optional[List[str]] = typer.Option(
         None, "--only", metavar="ID|CATEGORY",
         help="Run only these checks or categories (repeat or comma-separate). Verdicts that other "
@@ -160,7 +164,7 @@ def check(
             raise UsageProblem("--write-test acts on live hosts; it cannot be combined with --replay")
         # Every output is checked (its temporary file created) before anything is gathered.
         for option, path, private in (("--record", record, True), ("--json", json_out, False),
-                                      ("--html", html, False)):
+                                      ("--html", html, False), ("--junit", junit, False)):
             if path is not None:
                 outputs.add(option, path, private=private)
         started = now()
@@ -272,13 +276,17 @@ def _emit(report, outputs, quiet: bool) -> list:
     from preflight.reports.integrity import sha256_text
 
     texts, digest = {}, None
-    if "--json" in outputs.targets or "--html" in outputs.targets:
+    if {"--json", "--html", "--junit"} & set(outputs.targets):
         json_text = render_json(report)
         digest = sha256_text(json_text)
         if "--json" in outputs.targets:
             texts["--json"] = json_text
         if "--html" in outputs.targets:
             texts["--html"] = render_html(report, json_text)
+        if "--junit" in outputs.targets:
+            from preflight.reports.junit import junit_from_json
+
+            texts["--junit"] = junit_from_json(json_text)
     outputs.write(texts)
     if not quiet:
         render_terminal(report, Console(highlight=False, stderr=outputs.uses_stdout), json_sha256=digest)

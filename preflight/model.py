@@ -69,6 +69,27 @@ class Evidence:
         return {k: v for k, v in d.items() if v is not None}
 
 
+def scope_of(domain, destination) -> str:
+    """The scope of a result, read from where it applies (the runner sets exactly these fields)."""
+    if domain is not None:
+        return Scope.MIGRATION.value if destination is not None else Scope.DOMAIN.value
+    return Scope.PAIR.value if destination is not None else Scope.HOST.value
+
+
+def subject_key(r: dict) -> str:
+    """The subject part of a result id from its fields (a Result's or its JSON's): host, domain@host,
+    source->destination or domain@source->destination."""
+    scope = scope_of(r.get("domain"), r.get("destination"))
+    src = r.get("source") or r.get("host") or ""
+    if scope == "migration":
+        return f"{r.get('domain')}@{src}->{r.get('destination')}"
+    if scope == "pair":
+        return f"{src}->{r.get('destination')}"
+    if scope == "domain":
+        return f"{r.get('domain')}@{r.get('host') or ''}"
+    return r.get("host") or r.get("subject") or ""
+
+
 @dataclass(frozen=True)
 class Result:
     check: str
@@ -90,21 +111,11 @@ class Result:
     @property
     def scope(self) -> str:
         """The scope the runner judged this result in, read from where it applies."""
-        if self.domain is not None:
-            return Scope.MIGRATION.value if self.destination is not None else Scope.DOMAIN.value
-        return Scope.PAIR.value if self.destination is not None else Scope.HOST.value
+        return scope_of(self.domain, self.destination)
 
     def subject_key(self) -> str:
         """host, domain@host, source->destination or domain@source->destination."""
-        scope = self.scope
-        src = self.source or self.host or ""
-        if scope == "migration":
-            return f"{self.domain}@{src}->{self.destination}"
-        if scope == "pair":
-            return f"{src}->{self.destination}"
-        if scope == "domain":
-            return f"{self.domain}@{self.host or ''}"
-        return self.host or self.subject
+        return subject_key(self.__dict__)
 
     def key(self) -> str:
         """check:scope:subject[:disk=D][:item]: the same finding about the same thing gets the same key
