@@ -76,7 +76,7 @@ def synthesize(demo: dict, hosts: int, vms_per_host: int) -> dict:
         lv["hostname"] = n
         host_uuid = str(uuid.uuid4())
         if lv.get("capabilities"):
-            lv["capabilities"] = re.sub(r"(<host>\s*<uuid>)[^<]+", r"\g<1>" + host_uuid, lv["capabilities"], 1)
+            lv["capabilities"] = re.sub(r"(<host>\s*<uuid>)[^<]+", r"\g<1>" + host_uuid, lv["capabilities"], count=1)
         entry["shell"]["machine_id"]["out"] = uuid.uuid4().hex + "\n"
         entry["shell"]["hostname"]["out"] = n + "\n"
         doms = [d for d in lv.get("domains", []) if d.get("active")]
@@ -87,8 +87,8 @@ def synthesize(demo: dict, hosts: int, vms_per_host: int) -> dict:
             new_uuid = str(uuid.uuid4())
             for key, value in list(g.items()):
                 if isinstance(value, str) and value.lstrip().startswith("<domain"):
-                    value = re.sub(r"<name>[^<]*</name>", f"<name>{new_name}</name>", value, 1)
-                    g[key] = re.sub(r"<uuid>[^<]*</uuid>", f"<uuid>{new_uuid}</uuid>", value, 1)
+                    value = re.sub(r"<name>[^<]*</name>", f"<name>{new_name}</name>", value, count=1)
+                    g[key] = re.sub(r"<uuid>[^<]*</uuid>", f"<uuid>{new_uuid}</uuid>", value, count=1)
             guest_names[(n, new_name)] = doms[k % len(doms)]["name"]
             uuids.setdefault(g["uuid"], []).append(new_uuid)
             g["name"], g["uuid"] = new_name, new_uuid

@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     for run in range(args.repeat):
         marks = {}
 
-        def progress(host, stage, info=None):
+        def progress(host, stage, info=None, marks=marks):
             if host == "*":
                 marks.setdefault(stage, time.monotonic())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from preflight.derive.source import where
 from preflight.engine.registry import undecided
 
 LIBVIRT_MIGRATION = "https://libvirt.org/migration.html"
@@ -10,11 +11,6 @@ QEMU_MIGRATION_C = "https://gitlab.com/libvirt/libvirt/-/blob/master/src/qemu/qe
 
 LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "localhost6", "localhost6.localdomain6",
                   "ip6-localhost", "ip6-loopback")
-
-
-def where(host, what: str) -> str:
-    """Evidence source: 'hv2: /proc/self/mountinfo'."""
-    return f"{host.name}: {what}"
 
 
 def unparsed(domain, host):

@@ -10,30 +10,13 @@ from __future__ import annotations
 import posixpath
 import re
 
+from preflight.derive.storage_location import (backing_chain, describe, fact_missing, identity_of, resolve_volume,
+                                               where_else)
 from preflight.engine.registry import failed, passed, skipped, undecided, warned
-from preflight.facts.blockdev import lun_identity, resolve_block_path
-from preflight.facts.mountinfo import find_mount, split_source
-from preflight.facts.qemu_img import CHAIN_FORMATS
+from preflight.facts.mountinfo import SHARED_FS_TYPES, find_mount, split_source
 from preflight.facts.storage_pool import BLOCK_POOL_TYPES, NETWORK_POOL_TYPES, SHARED_POOL_TYPES
 
 from ._common import is_loopback, where
-
-# File system types libvirt treats as shared (src/util/virfile.c, virFileIsSharedFS): by
-# superblock magic NFS, GFS2, OCFS2, AFS, SMB/CIFS, Ceph, GPFS, ACFS, BeeGFS; FUSE only for
-# glusterfs and quobyte. Named here as they appear in mountinfo's fstype column.
-SHARED_FS_TYPES = frozenset({"nfs", "nfs4", "gfs2", "ocfs2", "afs", "smbfs", "smb3", "cifs", "ceph",
-                             "gpfs", "acfs", "beegfs", "fuse.glusterfs", "fuse.quobyte"})
-# Coherent cluster file systems (virFileIsClusterFS): safe with any cache mode.
-CLUSTER_FS_TYPES = frozenset({"gfs2", "ocfs2"})
-
-
-def describe(m) -> str:
-    return f"{m.fstype} {m.source} at {m.mountpoint}" + (" (ro)" if m.readonly else "")
-
-
-def fact_missing(host, key):
-    """The reason `key` is missing on `host`, or None."""
-    return host.fact_errors.get(key)
 
 
 # --- files ------------------------------------------------------------------------------
@@ -86,23 +69,7 @@ def path_verdict(path, ctx, what: str, label: str, *, readonly: bool = False, lo
     return passed(f"{what}: {path} is on the same shared {src_m.fstype} on both hosts", **ev)
 
 
-def backing_chain(disk, image: str, host) -> tuple:
-    """(backing files, where from) of `image`, top's backing first, or (None, why unknown).
-
-    qemu-img's answer (2nd exec) first; else the <backingStore> chain libvirt recorded in the
-    live XML; a raw image (or no format: libvirt does not probe) has none."""
-    chain = host.disk_chains.get(image)
-    if chain is not None:
-        if chain.error:
-            return None, f"qemu-img could not read the chain of {image} on {host.name}: {chain.error}"
-        return tuple(posixpath.normpath(f) if f.startswith("/") else f for f in chain.backing_files), \
-            where(host, f"qemu-img info --backing-chain {image}")
-    if disk.backing is not None:
-        return disk.backing, where(host, "domain XML <backingStore>")
-    if (disk.format or "raw") not in CHAIN_FORMATS:
-        return (), None
-    why = fact_missing(host, "chains") or "qemu-img was not asked about it"
-    return None, f"the backing chain of {disk.format} image {image} is unknown on {host.name} ({why})"
+_URL_NAME = re.compile(r"[a-z][a-z0-9+]*://[^\s]+\Z")
 
 
 def chain_findings(disk, image: str, ctx) -> list:
@@ -116,6 +83,10 @@ def chain_findings(disk, image: str, ctx) -> list:
         what = f"disk {disk.target}: backing file {backing} (depth {depth} under {image})"
         if backing.startswith("/"):
             out.append(path_verdict(backing, ctx, what, disk.target, readonly=True))
+        elif not _URL_NAME.match(backing):
+            out.append(undecided(f"{what}: the image names a backing file that is neither a local path "
+                                 "nor a URL", observed=backing, disk=disk.target, source=how,
+                                 expected="an absolute path or a network URL"))
         else:
             out.append(passed(f"{what} is opened by QEMU over the network", observed=backing,
                               disk=disk.target, source=how))
@@ -134,26 +105,11 @@ def network_verdict(disk, ctx):
     if not hosts and disk.protocol not in ("rbd",):
         return undecided(f"disk {disk.target}: {disk.protocol} disk names no server", disk=disk.target, **ev)
     return passed(f"disk {disk.target}: network disk {disk.label}, opened by QEMU itself on the "
-                  "destination (server reachability from the destination is not checked yet)",
+                  "destination (whether the destination reaches the server: storage.portal_reachable)",
                   disk=disk.target, **ev)
 
 
 # --- block devices ------------------------------------------------------------------------
-
-def _identity_of(host, path):
-    """(identity, kname, how, None) or (None, kname, how, why)."""
-    block = host.block
-    if block is None:
-        return None, None, None, f"no block-device inventory on {host.name}: {fact_missing(host, 'block') or 'not gathered'}"
-    kname, how = resolve_block_path(block, path)
-    if kname is None:
-        extra = "; ".join(f"{k}: {v}" for k, v in block.errors.items())
-        return None, None, how, f"{path} does not exist on {host.name} (no {how} of that name)" + \
-            (f" [incomplete listings: {extra}]" if extra else "")
-    ident = lun_identity(block, kname)
-    if ident is None:
-        return None, kname, how, f"{path} ({kname}) on {host.name} reports no WWN, WWID or serial"
-    return ident, kname, how, None
 
 
 _BY_PATH_ISCSI = re.compile(r"^ip-(?P<portal>.+?)-iscsi-(?P<iqn>.+)-lun-(?P<lun>\d+)$")
@@ -180,26 +136,17 @@ def _san_details(host) -> dict:
     return details
 
 
-def _where_else(block, identity) -> list:
-    """Names under which a host sees a LUN (to tell "absent" from "under another name")."""
-    names = [f"/dev/mapper/{m.name} ({m.dm})" for m in (block.multipath or {}).values()
-             if m.dm and lun_identity(block, m.dm) == identity]
-    dms = {m.dm for m in (block.multipath or {}).values()}
-    names += [f"/dev/{k}" for k in block.devices if k not in dms and lun_identity(block, k) == identity]
-    return names
-
-
 def block_verdict(path, ctx, what: str, label: str):
     """The same LUN at the same path on both hosts (WWID / WWN / serial from lsblk + multipath)."""
-    src_id, src_k, how, why = _identity_of(ctx.source, path)
+    src_id, src_k, how, why = identity_of(ctx.source, path)
     ev = dict(disk=label, source=where(ctx.source, "lsblk, /dev/disk/by-*, multipath -ll") + "; "
               + where(ctx.destination, "lsblk, /dev/disk/by-*, multipath -ll"))
     if src_id is None:
         return undecided(f"{what}: cannot identify the LUN behind {path}: {why}", observed=path, **ev)
     expected = f"{src_id[0]} {src_id[1]}"
-    dst_id, dst_k, _, dwhy = _identity_of(ctx.destination, path)
+    dst_id, dst_k, _, dwhy = identity_of(ctx.destination, path)
     if dst_id is None and dst_k is None and ctx.destination.block is not None:
-        elsewhere = _where_else(ctx.destination.block, src_id)
+        elsewhere = where_else(ctx.destination.block, src_id)
         hint = (f"; the LUN is visible there as {', '.join(sorted(elsewhere))}, but not under this path"
                 if elsewhere else f"; no device with {expected} on {ctx.destination.name}")
         return failed(f"{what}: {dwhy}{hint}{_san_hint(ctx.destination, path)}",
@@ -219,20 +166,6 @@ def block_verdict(path, ctx, what: str, label: str):
 
 
 # --- pool volumes -----------------------------------------------------------------------------
-
-def resolve_volume(disk, host) -> tuple:
-    """(pool, path, None) or (None, None, why) for a <disk type='volume'> on `host`."""
-    missing = fact_missing(host, "pools") or fact_missing(host, f"pool:{disk.pool}")
-    if missing:
-        return None, None, f"storage pools of {host.name} unknown: {missing}"
-    pool = host.pools.get(disk.pool)
-    if pool is None:
-        return None, None, f"{host.name} has no storage pool named {disk.pool!r}"
-    vol = host.volumes.get((disk.pool, disk.volume))
-    if vol is None or vol.error or not vol.path:
-        why = vol.error if vol is not None and vol.error else "its path was not gathered"
-        return pool, None, f"volume {disk.volume!r} of pool {disk.pool!r} on {host.name}: {why}"
-    return pool, vol.path, None
 
 
 def volume_findings(disk, ctx) -> list:
@@ -312,17 +245,6 @@ def tpm_verdict(tpm, ctx):
 
 
 # --- cache mode (libvirt qemuMigrationSrcIsSafe) ------------------------------------------
-
-def actual_storage(disk, host) -> tuple:
-    """libvirt's actual storage type of a disk: ('file'|'block'|'network'|'nvme'|..., path, why)."""
-    if disk.type == "volume":
-        pool, path, why = resolve_volume(disk, host)
-        if path is None:
-            return None, None, why
-        if pool.type in NETWORK_POOL_TYPES:
-            return "network", path, None
-        return ("block" if path.startswith("/dev/") else "file"), path, None
-    return disk.type, disk.path, None
 
 
 def skipped_disk(disk, why: str):

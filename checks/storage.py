@@ -3,17 +3,17 @@ the same bytes, from the destination. storage.cache_mode: libvirt's disk cache-m
 
 from __future__ import annotations
 
+from preflight.derive.storage_location import actual_storage, fact_missing
 from preflight.engine.registry import check, failed, passed, skipped, undecided
-from preflight.facts.mountinfo import find_mount
+from preflight.facts.mountinfo import CLUSTER_FS_TYPES, SHARED_FS_TYPES, find_mount
 from preflight.facts.qemu_img import URL_PROTOCOLS, image_url
 from preflight.model import Scope, Severity
 
 from ._common import LIBVIRT_DOMAIN_XML, LIBVIRT_MIGRATION, QEMU_MIGRATION_C, unparsed, where
-from ._storage import (CLUSTER_FS_TYPES, SHARED_FS_TYPES, actual_storage, block_verdict, chain_findings,
-                       fact_missing, network_verdict, nvram_verdict, path_verdict, skipped_disk, tpm_verdict,
+from ._storage import (block_verdict, chain_findings, network_verdict, nvram_verdict, path_verdict, skipped_disk, tpm_verdict,
                        volume_findings)
 
-__all__ = ["shared_storage", "cache_mode", "SHARED_FS_TYPES", "CLUSTER_FS_TYPES", "LIBVIRT_CACHE_REFUSAL"]
+__all__ = ["shared_storage", "cache_mode", "LIBVIRT_CACHE_REFUSAL"]
 
 LIBVIRT_CACHE_REFUSAL = "Migration may lead to data corruption if disks use cache other than none or directsync"
 # libvirt's virFileIsClusterFS also counts CephFS and GlusterFS's FUSE client as coherent cluster file
@@ -50,7 +50,8 @@ def _disk_findings(disk, ctx) -> list:
     category="storage", severity=Severity.CRITICAL, scope=Scope.MIGRATION,
     requires=("domains", "mounts"),
     verifies="Per disk, backing file, NVRAM file and TPM state: a file image (also cdrom/floppy images and "
-             "every file of its qcow2 backing chain, from qemu-img or libvirt's <backingStore>) lives on a file "
+             "every file of its qcow2 backing chain, from the live XML's <backingStore> libvirt built, else "
+             "qemu-img -f FORMAT; raw and ISO images are never probed) lives on a file "
              "system libvirt treats as shared, and the destination has the same share (same type, server, "
              "export) mounted at the same mount point, writable if the disk is; network disks do not point at "
              "the source host itself; block disks resolve to the same LUN (multipath WWID, WWN or serial) "

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import posixpath
 
+from preflight.derive.access import (CHOWN_MAY_FAIL, directory_chain, find_secret, fmt_stat, may, on_shared,
+                                     writable_file_disks)
+from preflight.derive.storage_location import fact_missing
 from preflight.engine.registry import check, failed, passed, skipped, undecided, warned
 from preflight.model import Scope, Severity
 
-from ._access import CHOWN_MAY_FAIL, directory_chain, find_secret, fmt_stat, may, on_shared, writable_file_disks
 from ._common import LIBVIRT_DOMAIN_XML, unparsed, where
-from ._storage import fact_missing
 
 QEMU_DRIVER_DOC = "https://libvirt.org/drvqemu.html"
 SECRET_DOC = "https://libvirt.org/formatsecret.html"

@@ -3,13 +3,13 @@ cluster stack runs."""
 
 from __future__ import annotations
 
+from preflight.derive.access import daemon_state, fs_identity, stack_needs, writable_file_disks
+from preflight.derive.storage_location import describe, fact_missing
 from preflight.engine.registry import check, failed, passed, skipped, undecided, warned
-from preflight.facts.mountinfo import find_mount
+from preflight.facts.mountinfo import CLUSTER_FS_TYPES, find_mount
 from preflight.model import Scope, Severity
 
-from ._access import daemon_state, fs_identity, stack_needs, writable_file_disks
 from ._common import LIBVIRT_MIGRATION, unparsed, where
-from ._storage import CLUSTER_FS_TYPES, describe, fact_missing
 
 GFS2_DOC = "https://docs.kernel.org/filesystems/gfs2.html"
 OCFS2_DOC = "https://docs.kernel.org/filesystems/ocfs2.html"

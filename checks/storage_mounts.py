@@ -5,14 +5,12 @@ from __future__ import annotations
 import posixpath
 
 from preflight.engine.registry import check, failed, passed, skipped, undecided, warned
-from preflight.facts.mountinfo import find_mount
-from preflight.model import Scope, Severity, Status
+from preflight.facts.mountinfo import SHARED_FS_TYPES, find_mount
+from preflight.model import Scope, Severity, Status, worst_status
 
 from ._common import unparsed, where
-from .storage import SHARED_FS_TYPES
 
 NFS_OPTS = ("vers", "proto", "hard", "soft", "softerr", "timeo", "retrans", "addr", "sec")
-_RANK = {Status.PASS: 0, Status.WARN: 1, Status.ERROR: 2, Status.FAIL: 3}
 
 
 def nfs_options(m) -> str:
@@ -97,7 +95,7 @@ def mount_options(ctx):
         if not problems:
             findings.append(passed(f"disk {disk.target}: {disk.path} is on hard, persistent shared mounts", **ev))
             continue
-        worst = max((s for s, _ in problems), key=_RANK.get)
+        worst = worst_status(s for s, _ in problems)
         make = {Status.WARN: warned, Status.ERROR: undecided, Status.FAIL: failed}[worst]
         findings.append(make(f"disk {disk.target}: " + "; ".join(w for _, w in problems), **ev))
     return findings or [skipped("no file disk of this guest is on a shared file system")]

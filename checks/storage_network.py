@@ -107,7 +107,6 @@ def portal_reachable(ctx):
     found = [_judge_disk(d, ctx.destination) for d in ctx.domain.disks
              if d.type == "network" and not d.empty]
     if not found:
-        from preflight.engine.registry import skipped
         return [skipped(f"{ctx.domain.name} has no network disk")]
     return found
 

@@ -11,6 +11,7 @@ from typing import List, Optional
 import typer
 
 from preflight import __version__
+from preflight.textsafe import one_line
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNDECIDED, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
@@ -45,7 +46,8 @@ class UsageProblem(Exception):
 def _die(message: str, code: int) -> None:
     from rich.console import Console
 
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"preflight: error: {message}",
+    # host text reaches error messages (a banner, a path): one line, escapes shown (V7/V9)
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"preflight: error: {one_line(message)}",
                                                                 markup=False)
     raise typer.Exit(code)
 
@@ -118,6 +120,11 @@ def check(
              "a changed key is never accepted). Off by default: verify fingerprints instead."),
     parallel: int = typer.Option(16, "--parallel", min=1, max=256,
                                  help="Hosts gathered at once."),
+    deadline: float = typer.Option(
+        900.0, "--deadline", metavar="SECONDS", min=1.0,
+        help="Stop gathering after this long (default 900 = 15 min): hosts not done by then are "
+             "reported with the reason and their migrations are unknown. Each host's gather also has "
+             "its own budget of 300 s."),
     write_test: bool = typer.Option(
         False, "--write-test",
         help="INTRUSIVE: on every destination, create and delete an empty file "
@@ -190,7 +197,8 @@ def check(
             else:
                 progress = None if quiet else _progress(err)
                 record_data = gather(spec, GatherOptions(trust_new_host_keys=trust_new_host_keys,
-                                                         parallel=parallel, write_test=write_test), progress)
+                                                         parallel=parallel, write_test=write_test,
+                                                         deadline=deadline), progress)
                 source, name = "live", spec.name
         if record is not None:
             # written as soon as it exists: the facts are worth keeping even if judging them fails
@@ -212,7 +220,7 @@ def check(
         outputs.discard()
     if not quiet:
         for shown in written:
-            err.print(f"wrote {shown}", markup=False)
+            err.print(f"wrote {one_line(shown)}", markup=False)
     raise typer.Exit(report.exit_code())
 
 
@@ -254,7 +262,8 @@ def _progress(console):
         what = _STAGES.get(stage, stage)
         where = "cluster" if host == "*" else host
         tail = f": {info}" if info and stage == "unreachable" else ""
-        console.print(f"… {where}: {what}{tail}", markup=False, highlight=False)
+        # an SSH banner reaches `info` before the host key is checked: escapes shown, one line (V7)
+        console.print(one_line(f"… {where}: {what}{tail}"), markup=False, highlight=False)
 
     return show
 

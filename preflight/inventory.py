@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -70,7 +70,6 @@ class Cluster:
     # a waivers file, or the inline tables (list of dicts) of the cluster's `waivers` key
     waivers: object = None
     source: str = "<built-in>"        # the file it came from
-    extra: dict = field(default_factory=dict)
 
     @property
     def host_names(self) -> list:
@@ -102,7 +101,14 @@ def find_inventory(explicit: Optional[str]) -> Optional[Path]:
 
 
 def load_file(path: Path) -> dict:
-    """Parse an inventory file into {cluster name: Cluster}."""
+    """Parse an inventory file into {cluster name: Cluster}. Refused when someone else could
+    have written it (W2: ./preflight.toml in a shared directory picked the hosts, keys and
+    recordings of a run started as root)."""
+    from preflight.filesafe import UnsafeFileError, check_private_file
+    try:
+        check_private_file(path, "inventory")
+    except UnsafeFileError as exc:
+        raise InventoryError(str(exc)) from exc
     text, data = read_toml(path, InventoryError, "inventory")
     unknown_top = [k for k in data if k != "clusters"]
     if unknown_top:

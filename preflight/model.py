@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 
 class Status(str, enum.Enum):
@@ -26,13 +26,37 @@ class Status(str, enum.Enum):
 
     @property
     def rank(self) -> int:
-        # Order used to pick the worst status of a group: FAIL dominates ERROR because a
-        # known blocker is the stronger statement; ERROR dominates WARN because undecided
-        # must never look better than a mere warning.
-        return _RANK[self]
+        return STATUS_ORDER.index(self.value)
 
 
-_RANK = {Status.SKIP: 0, Status.PASS: 1, Status.WAIVED: 2, Status.WARN: 3, Status.ERROR: 4, Status.FAIL: 5}
+# The one worst-of order of statuses and of verdicts, best first. FAIL dominates ERROR because a
+# known blocker is the stronger statement; ERROR dominates WARN because undecided must never look
+# better than a mere warning. "skip" among verdicts is the disk inventory's "nothing to share" (a
+# migration is never skip). A value outside the order ranks as undecided: unknown is never better.
+# WAIVED (a FAIL or WARN a waiver accepts) ranks above PASS: it is never a pass, only no longer a blocker.
+STATUS_ORDER = ("skip", "pass", "waived", "warn", "error", "fail")
+VERDICT_ORDER = ("skip", "pass", "warn", "unknown", "fail")
+
+
+def worst_status(statuses: Iterable) -> Optional[str]:
+    """The worst of `statuses` (Status members or their values) as given; None if there is none."""
+    statuses = list(statuses)
+    return max(statuses, key=status_rank) if statuses else None
+
+
+def worst_verdict(verdicts: Iterable) -> Optional[str]:
+    """The worst of `verdicts` (Verdict members or values, or a disk's "skip"), empty ones left out."""
+    verdicts = [v for v in verdicts if v]
+    return max(verdicts, key=lambda v: _rank(VERDICT_ORDER, v, "unknown")) if verdicts else None
+
+
+def status_rank(status) -> int:
+    return _rank(STATUS_ORDER, status, "error")
+
+
+def _rank(order: tuple, value, undecided: str) -> int:
+    value = getattr(value, "value", value)
+    return order.index(value if value in order else undecided)
 
 
 class Severity(str, enum.Enum):

@@ -6,6 +6,12 @@ JSON is canonical; HTML and the terminal listing derive from the same document
 
 from __future__ import annotations
 
+if __name__ != "preflight.reports":
+    # This directory sits at the repository's top level and pyproject installs it as preflight.reports.
+    # Imported as bare `reports` (the repository root on sys.path) every module would exist twice, and
+    # a test would call other functions than the ones a run uses.
+    raise ImportError("import preflight.reports, not reports (the repository root is on sys.path)")
+
 from preflight.reports._common import MASK, is_secret_key, mask_secrets
 from preflight.reports.html import render_html
 from preflight.reports.json_report import render_json, validate

@@ -12,7 +12,9 @@ import json
 import re
 from typing import Any, Iterable, Optional
 
-MASK = "[masked]"
+from preflight.model import status_rank, worst_status, worst_verdict
+from preflight.scrub import MASK, mask_text   # the one mask and text scrubber of record and reports
+from preflight.textsafe import visible
 
 # Key words that mark a value as a secret. Matched against the *words* of a key
 # ("ssh_private_key", "vncPassword", "X-Auth-Token"), so "keymap" or "passthrough" stay visible.
@@ -54,7 +56,7 @@ def mask_secrets(value: Any) -> Any:
         return out
     if isinstance(value, (list, tuple)):
         return [mask_secrets(v) for v in value]
-    return value
+    return mask_text(value)
 
 
 def report_document(report) -> dict:
@@ -62,15 +64,15 @@ def report_document(report) -> dict:
     return mask_secrets(report.to_dict())
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
 def clean_text(value: Any) -> str:
-    """A printable one-piece string: control characters (terminal escapes) made visible."""
+    """A printable one-piece string: control characters (terminal escapes), newlines and tabs
+    (forged report lines), bidi and zero-width characters (spoofed names) made visible. A
+    structured value keeps the newlines of its own JSON layout (its strings are JSON-escaped)."""
     if value is None:
         return ""
-    text = value if isinstance(value, str) else format_value(value)
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    if isinstance(value, str):
+        return visible(value)
+    return visible(format_value(value), newlines=True)
 
 
 def format_value(value: Any) -> str:
@@ -93,7 +95,7 @@ def json_default(value: Any) -> Any:
     """For values a check put in evidence that json cannot encode (sets, enums, paths)."""
     if isinstance(value, (set, frozenset)):
         return sorted(value, key=str)
-    if hasattr(value, "value") and isinstance(getattr(value, "value"), (str, int)):
+    if hasattr(value, "value") and isinstance(value.value, (str, int)):
         return value.value
     if hasattr(value, "to_dict"):
         return value.to_dict()
@@ -355,7 +357,7 @@ def build_view(doc: dict) -> dict:
                     "undecided": _fallback_reasons(_reasons_for(m.get("undecided") or [], ("error",), m, by_check), m),
                     "warnings": _reasons_for(m.get("warnings") or [], ("warn",), m, by_check),
                 })
-            worst = _worst_verdict(c.get("verdict") for c in row_cells if c["kind"] == "verdict")
+            worst = worst_verdict(c.get("verdict") for c in row_cells if c["kind"] == "verdict")
             rows.append({"domain": dom, "cells": row_cells, "worst": worst})
         groups.append({"source": src, "rows": rows,
                        "reachable": src not in unreachable, "unassessed": None})
@@ -430,13 +432,13 @@ def build_view(doc: dict) -> dict:
     for cid in order:
         meta = checks_meta[cid]
         rs = sorted(by_check.get(cid, []),
-                    key=lambda r: (-_STATUS_RANK.get(r["status"], 0), r.get("subject") or ""))
+                    key=lambda r: (-status_rank(r["status"]), r.get("subject") or ""))
         counts = {s: sum(1 for r in rs if r["status"] == s) for s in STATUSES}
         check_sections.append({
             "meta": meta,
             "results": [_result_view(r, meta) for r in rs],
             "counts": counts,
-            "worst": _worst_status(r["status"] for r in rs),
+            "worst": worst_status(r["status"] for r in rs),
         })
 
     disks = _disks_view(doc.get("domains") or [], host_names)
@@ -572,13 +574,13 @@ def _disks_view(domains: list, host_names: list) -> dict:
             cells += [{**d, "label": DISK_VERDICT_LABEL.get(d.get("verdict"), "UNKNOWN"), "backing": []}
                       for h, d in by_host.items() if h not in host_names]
             disks.append({**disk, "cells": cells,
-                          "worst": _worst_disk_verdict(c["verdict"] for c in cells)})
+                          "worst": worst_verdict(c["verdict"] for c in cells)})
         destinations = [c["host"] for c in disks[0]["cells"]] if disks else \
             [n for n in host_names if n != item["host"]]
         groups.setdefault(item["host"], []).append({
             "domain": item["domain"], "error": item.get("error"), "disks": disks,
             "destinations": destinations,
-            "worst": _worst_disk_verdict(d["worst"] for d in disks),
+            "worst": worst_verdict(d["worst"] for d in disks),
         })
     ordered = [{"host": h, "domains": groups[h]} for h in host_names if h in groups]
     ordered += [{"host": h, "domains": doms} for h, doms in groups.items() if h not in host_names]
@@ -586,28 +588,6 @@ def _disks_view(domains: list, host_names: list) -> dict:
     return {"groups": ordered, "counts": counts, "total": total,
             "domain_count": len(domains),
             "disk_count": sum(len(i.get("disks") or []) for i in domains)}
-
-
-_DISK_VERDICT_RANK = {"skip": 0, "pass": 1, "warn": 2, "unknown": 3, "fail": 4}
-
-
-def _worst_disk_verdict(verdicts: Iterable[str]) -> Optional[str]:
-    verdicts = [v for v in verdicts if v]
-    return max(verdicts, key=lambda v: _DISK_VERDICT_RANK.get(v, 3)) if verdicts else None
-
-
-_STATUS_RANK = {"skip": 0, "pass": 1, "warn": 2, "error": 3, "fail": 4}
-_VERDICT_RANK = {"pass": 0, "warn": 1, "unknown": 2, "fail": 3}
-
-
-def _worst_status(statuses: Iterable[str]) -> Optional[str]:
-    statuses = list(statuses)
-    return max(statuses, key=lambda s: _STATUS_RANK.get(s, 0)) if statuses else None
-
-
-def _worst_verdict(verdicts: Iterable[str]) -> Optional[str]:
-    verdicts = [v for v in verdicts if v]
-    return max(verdicts, key=lambda v: _VERDICT_RANK.get(v, 0)) if verdicts else None
 
 
 def _overall(mcounts: dict, counts: dict, unreachable: list, unassessed: list = (), waived_only: int = 0) -> str:

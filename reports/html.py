@@ -19,6 +19,7 @@ from preflight.reports._common import (DISK_VERDICT_LABEL, DISK_VERDICT_MEANING,
                                        EXIT_MEANING, SEVERITIES, STATUS_LABEL, STATUSES,
                                        VERDICT_LABEL, VERDICT_MEANING, VERDICTS, build_view,
                                        format_value, is_long, report_document, shorten)
+from preflight.textsafe import visible_format_chars
 
 TEMPLATE = "report.html.j2"
 _SAFE_URL = re.compile(r"^https?://[^\s\"'<>]+$", re.IGNORECASE)
@@ -34,6 +35,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=_visible,
     )
     env.filters["value"] = format_value
     env.filters["shorten"] = shorten
@@ -48,6 +50,16 @@ def _environment() -> Environment:
         DISK_VERDICT_MEANING=DISK_VERDICT_MEANING,
     )
     return env
+
+
+def _visible(value):
+    """Every printed value: bidi overrides/isolates and zero-width characters shown escaped, so
+    host text cannot reorder or hide itself or what follows (markup is autoescape's job)."""
+    if isinstance(value, Markup):
+        return Markup(visible_format_chars(str(value)))
+    if isinstance(value, str):
+        return visible_format_chars(value)
+    return value
 
 
 def anchor(text: str) -> str:

@@ -19,12 +19,9 @@ import json
 import xml.etree.ElementTree as ET
 from typing import Optional
 
-from preflight.model import subject_key
+from preflight.model import subject_key, worst_status
 from preflight.reports._common import clean_text, format_value, mask_secrets, report_document
 from preflight.reports.integrity import sha256_text
-
-_ORDER = {"skip": 0, "pass": 1, "waived": 2, "warn": 3, "error": 4, "fail": 5}
-
 
 def render_junit(report, json_text: Optional[str] = None) -> str:
     """The run as JUnit XML text (UTF-8, ending with a newline), derived from its JSON document."""
@@ -96,7 +93,7 @@ def junit_from_json(json_text: str) -> str:
 
 
 def _check_case(check: str, subject: str, rs: list) -> tuple:
-    worst = max((r["status"] for r in rs), key=lambda s: _ORDER.get(s, 4))
+    worst = worst_status(r["status"] for r in rs)
     case = ET.Element("testcase", classname=f"preflight.{_t(check)}", name=_t(subject), time="0")
     text = "\n".join(_detail(r) for r in rs)
     first = next(r for r in rs if r["status"] == worst)

@@ -3,8 +3,8 @@ is on, what that storage is on the source and on each other hypervisor, and the 
 for that disk on that destination.
 
 Pure: built from parsed facts and the check results, no connections. The storage identity is
-resolved with the same helpers storage.shared judges by (checks/_storage.py: find_mount and
-describe for files, the lsblk/multipath LUN identity for block paths, the pool lookup for
+resolved with the same derived facts storage.shared judges by (preflight.derive.storage_location:
+find_mount and describe for files, the lsblk/multipath LUN identity for block paths, the pool lookup for
 volumes, the backing chain), so the inventory shows what the checks saw.
 
 The verdict of a disk on a destination is the worst status of the storage-category results
@@ -27,8 +27,10 @@ from __future__ import annotations
 
 from typing import Optional
 
+from preflight.derive.storage_location import (backing_chain, describe, fact_missing, identity_of, resolve_volume,
+                                               where_else)
 from preflight.engine.runner import running_domains
-from preflight.facts.mountinfo import find_mount, split_source
+from preflight.facts.mountinfo import SHARED_FS_TYPES, find_mount, split_source
 from preflight.model import Result, Status
 
 __all__ = ["STORAGE_PREFIXES", "DISK_VERDICTS", "build_disk_inventory", "disk_verdict"]
@@ -58,7 +60,6 @@ def _mount_dict(m) -> dict:
 
 def file_identity(host, path: str) -> dict:
     """The mount a file lives on, as storage.shared compares it (type, source, mount point)."""
-    from preflight.checks._storage import describe, fact_missing
 
     missing = fact_missing(host, "mounts")
     if missing:
@@ -77,16 +78,15 @@ def _lun_text(ident) -> str:
 def block_identity(host, path: str, expected: Optional[tuple] = None) -> dict:
     """The LUN behind a block path (multipath WWID, WWN or serial); `absent` when the path does
     not exist there (and, given the source's identity, where else the host sees that LUN)."""
-    from preflight.checks._storage import _identity_of, _where_else
 
-    ident, kname, how, why = _identity_of(host, path)
+    ident, kname, how, why = identity_of(host, path)
     if ident is not None:
         return _ident("found", f"{_lun_text(ident)} ({kname}, via {how})",
                       lun={"by": ident[0], "id": ident[1], "device": kname, "via": how})
     if kname is None and host.block is not None:
         text = why
         if expected is not None:
-            elsewhere = _where_else(host.block, expected)
+            elsewhere = where_else(host.block, expected)
             text += (f"; the same LUN is visible as {', '.join(sorted(elsewhere))}" if elsewhere
                      else f"; no device with {_lun_text(expected)}")
         return _ident("absent", text)
@@ -123,7 +123,6 @@ def _pool_dict(pool) -> dict:
 
 def volume_identity(disk, host, expected_lun: Optional[tuple] = None) -> dict:
     """The pool (type and source) a volume disk resolves through on `host`, and what its path is on."""
-    from preflight.checks._storage import fact_missing, resolve_volume
 
     missing = fact_missing(host, "pools") or fact_missing(host, f"pool:{disk.pool}")
     if missing:
@@ -162,7 +161,6 @@ def network_identity(disk) -> dict:
 # --- kinds ----------------------------------------------------------------------------------------
 
 def _file_kind(identity: dict, noun: str = "file") -> str:
-    from preflight.checks._storage import SHARED_FS_TYPES
 
     m = identity.get("mount")
     if not m:
@@ -194,9 +192,6 @@ def _block_kind(host, identity: dict) -> str:
 
 
 # --- verdicts -------------------------------------------------------------------------------------
-
-_RANK = {Status.SKIP: 0, Status.PASS: 1, Status.WARN: 2, Status.ERROR: 3, Status.FAIL: 4}
-
 
 def disk_verdict(results, domain: str, source: str, destination: str, disk: str) -> dict:
     """{verdict, reason, results} for one disk of `domain` (running on `source`) on `destination`.
@@ -247,7 +242,6 @@ def _verdict(verdict: str, result: Result, listed: list) -> dict:
 
 def _element(disk, host) -> tuple:
     """(entry without destinations, identity function(host) for destinations)."""
-    from preflight.checks._storage import resolve_volume
 
     entry = {"target": disk.target, "device": disk.device, "type": disk.type, "source": disk.label,
              "format": disk.format, "cache": disk.cache, "readonly": disk.readonly,
@@ -303,7 +297,6 @@ def _element(disk, host) -> tuple:
 
 def _backing(disk, image, src, others) -> tuple:
     """([backing file entries], note) for the chain under `image` (as storage.shared reads it)."""
-    from preflight.checks._storage import backing_chain
 
     if image is None:
         return [], None

@@ -50,7 +50,6 @@ def _bearing(spec, idx, dom: str, src: str, dst: str) -> list:
             rs += idx.get(("h", src), [])
         if "destination" in spec.roles:
             rs += idx.get(("h", dst), [])
-        return [r for r in rs if r.check == spec.id]
     return [r for r in rs if r.check == spec.id]
 
 

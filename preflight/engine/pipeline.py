@@ -28,6 +28,7 @@ class GatherOptions:
     parallel: int = 16
     pair_probes: bool = True
     write_test: bool = False      # INTRUSIVE: create+delete a file as QEMU's user (preflight.facts.write_test)
+    deadline: Optional[float] = 900.0   # the whole live gather (--deadline); preflight.facts.budget
 
 
 def now() -> str:
@@ -124,6 +125,7 @@ def gather(cluster: Cluster, options: GatherOptions, progress: Optional[Callable
         workers=options.parallel,
         probes=options.pair_probes,
         write_test=options.write_test,
+        deadline=options.deadline,
     )
     from preflight.inventory import InventoryError
     from preflight.transport.errors import ConfigError

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Callable, Optional, Protocol, Sequence
 
+from preflight.facts.budget import DEFAULT_DEADLINE_S, HOST_BUDGET_S, Watchdog
 from preflight.facts.gather import gather_host, unreachable_entry
 from preflight.facts.raw import FORMAT
 from preflight.facts.storage_hosts import finish_storage_hosts, nfs_probe_targets, start_storage_hosts
@@ -65,6 +66,8 @@ class CollectOptions:
     probe_timeout: float = 5.0
     listener_lifetime: int = LISTENER_LIFETIME
     write_test: bool = False                  # INTRUSIVE opt-in (--write-test): see preflight.facts.write_test
+    deadline: Optional[float] = DEFAULT_DEADLINE_S   # the whole run (--deadline); None/0: none
+    host_budget: float = HOST_BUDGET_S        # one host's gather after its connect
 
     @classmethod
     def coerce(cls, options) -> "CollectOptions":
@@ -105,7 +108,7 @@ class _Session:
             self.conn.close()
 
 
-def _gather_one(ctx: SshContext, spec, opts: CollectOptions, progress) -> tuple:
+def _gather_one(ctx: SshContext, spec, opts: CollectOptions, progress, watchdog=None) -> tuple:
     from preflight.transport.libvirt_bridge import LibvirtBridge
 
     session = _Session(spec.name)
@@ -129,9 +132,21 @@ def _gather_one(ctx: SshContext, spec, opts: CollectOptions, progress) -> tuple:
             progress(spec.name, "unreachable", str(exc))
         return session, unreachable_entry(address, f"{spec.name}: {type(exc).__name__}: {exc}")
     t1 = time.monotonic()
+    handle = None
+    if watchdog is not None:
+        watchdog.adopt(session.conn)
+        handle = watchdog.watch(session.conn, opts.host_budget,
+                                f"the gather did not finish within its budget of {opts.host_budget:g} s "
+                                "(a slow or overloaded host); what was still missing was abandoned")
     bridge = LibvirtBridge(session.conn, call_timeout=opts.libvirt_timeout)
-    entry = gather_host(session.conn, bridge=bridge, libvirt_timeout=opts.libvirt_timeout,
-                        shell_timeout=opts.command_timeout, progress=progress)
+    try:
+        entry = gather_host(session.conn, bridge=bridge, libvirt_timeout=opts.libvirt_timeout,
+                            shell_timeout=opts.command_timeout, progress=progress)
+    finally:
+        if handle is not None:
+            watchdog.release(handle)
+    if session.conn.abort_reason:
+        entry["errors"]["budget"] = session.conn.abort_reason
     if bridge.conn is not None:
         session.bridge = bridge
     else:
@@ -173,13 +188,15 @@ def collect(cluster_inventory, options=None, progress: Optional[ProgressCallback
               "recorded": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
               "tool_version": __version__, "storage_hosts": storage, "hosts": {}, "pairs": []}
     ctx = SshContext(opts.ssh_settings())
+    watchdog = Watchdog(opts.deadline)
+    ctx.on_connect = watchdog.adopt          # the run deadline covers every connection, jumps too
     sessions: dict = {}
     try:
         entries: dict = {}
         with ThreadPoolExecutor(max_workers=max(1, min(opts.workers, len(specs) + len(storage_specs) or 1)),
                                 thread_name_prefix="gather") as pool:
             storage_futures = start_storage_hosts(pool, ctx, storage_specs, opts, progress)
-            futures = {spec.name: pool.submit(_gather_one, ctx, spec, opts, progress) for spec in specs}
+            futures = {spec.name: pool.submit(_gather_one, ctx, spec, opts, progress, watchdog) for spec in specs}
             for name, fut in futures.items():
                 try:
                     session, entry = fut.result()
@@ -188,13 +205,17 @@ def collect(cluster_inventory, options=None, progress: Optional[ProgressCallback
                 sessions[name] = session
                 entries[name] = entry
         record["hosts"] = {name: entries[name] for name in names}       # inventory order
-        if opts.write_test:                     # only on explicit request: creates and removes a file
+        if watchdog.expired:
+            record["deadline_passed"] = watchdog.deadline_s
+        if opts.write_test and not watchdog.expired:   # only on explicit request: creates and removes a file
             from preflight.facts.write_test import run_write_tests
             run_write_tests(sessions, record["hosts"], timeout=opts.command_timeout, workers=opts.workers,
                             progress=progress)
         record["storage_hosts_facts"] = finish_storage_hosts(storage_futures, sessions, record["hosts"],
                                                              opts, progress)
-        if opts.pairs and sum(1 for e in entries.values() if e.get("reachable")) > 1:
+        if watchdog.expired:
+            record["deadline_passed"] = watchdog.deadline_s
+        if opts.pairs and not watchdog.expired and sum(1 for e in entries.values() if e.get("reachable")) > 1:
             from preflight.facts.pairs import run_pairs
             if progress:
                 progress("*", "pairs", None)
@@ -204,7 +225,10 @@ def collect(cluster_inventory, options=None, progress: Optional[ProgressCallback
                                         nfs_targets=nfs_probe_targets(record),
                                         portal_targets=network_disk_targets(record["hosts"]),
                                         list_targets=list_targets(record["hosts"]))
+        if watchdog.expired:
+            record["deadline_passed"] = watchdog.deadline_s
     finally:
+        watchdog.close()
         for session in sessions.values():
             if session is not None:
                 session.close()

@@ -7,20 +7,20 @@ HTTP cookies are removed from the XML kept in Domain.xml.
 
 from __future__ import annotations
 
-import re
+from dataclasses import replace
 from typing import Optional
 
 from lxml import etree
 
 from preflight.facts.models import (CpuFeature, Disk, DiskHost, Domain, Filesystem, GuestCpu,
                                     GuestInterface, HostDevice, Shmem, Tpm)
-from preflight.facts.xmlsafe import parse_xml, text_of
+from preflight.facts.xmlsafe import copy_element, parse_xml, parse_xml_or_none, text_of
+from preflight.scrub import MASK, scrub_tree
 
 _MEMORY_UNITS = {"b": 1 / 1024, "bytes": 1 / 1024, "k": 1, "kib": 1, "kb": 1000 / 1024,
                  "m": 1024, "mib": 1024, "mb": 1000 ** 2 / 1024, "g": 1024 ** 2, "gib": 1024 ** 2,
                  "gb": 1000 ** 3 / 1024, "t": 1024 ** 3, "tib": 1024 ** 3, "tb": 1000 ** 4 / 1024}
-_SECRET_TEXT = re.compile(r"(?i)\b(password|passwd|secret|key)=([^,\s'\"]+)")
-SCRUBBED = "***"
+SCRUBBED = MASK
 
 
 def _int(value) -> Optional[int]:
@@ -210,9 +210,7 @@ def parse_cpu(elem) -> GuestCpu:
 
 
 def _serialize(elem) -> str:
-    clone = etree.fromstring(etree.tostring(elem))
-    clone.tail = None
-    return etree.tostring(clone, encoding="unicode")
+    return etree.tostring(copy_element(elem), encoding="unicode")
 
 
 def _tsc_frequency(root) -> Optional[int]:
@@ -223,19 +221,8 @@ def _tsc_frequency(root) -> Optional[int]:
 
 
 def scrub(root) -> None:
-    """Remove secret values in place: graphics passwords, cookies, key=/password= in text."""
-    for elem in root.iter():
-        if not isinstance(elem.tag, str):
-            continue
-        for attr in list(elem.attrib):
-            if "passw" in attr.lower():
-                elem.set(attr, SCRUBBED)
-            elif _SECRET_TEXT.search(elem.get(attr) or ""):
-                elem.set(attr, _SECRET_TEXT.sub(lambda m: f"{m.group(1)}={SCRUBBED}", elem.get(attr)))
-        if elem.tag == "cookie" and elem.text:
-            elem.text = SCRUBBED
-        elif elem.text and _SECRET_TEXT.search(elem.text):
-            elem.text = _SECRET_TEXT.sub(lambda m: f"{m.group(1)}={SCRUBBED}", elem.text)
+    """Remove secret values in place (preflight.scrub: the one scrubber of record and reports)."""
+    scrub_tree(root)
 
 
 def _attr(elem, path: str, attr: str) -> Optional[str]:
@@ -291,6 +278,21 @@ def parse_live_cpu(live_xml: Optional[str], name: Optional[str] = None) -> tuple
     return (parse_cpu(cpu) if cpu is not None else GuestCpu()), etree.tostring(root, encoding="unicode"), None
 
 
+def _with_live_backing(disks: tuple, live_text: Optional[str]) -> tuple:
+    """Disks with the <backingStore> chain libvirt recorded in the LIVE XML (the migratable XML
+    leaves it out): libvirt built it when it opened the images, so nothing is probed for it."""
+    root = parse_xml_or_none(live_text, "live domain XML") if live_text else None
+    if root is None:
+        return disks
+    chains = {}
+    for elem in root.findall("devices/disk"):
+        target = elem.find("target")
+        if target is not None and target.get("dev"):
+            chains[target.get("dev")] = _backing_chain(elem)
+    return tuple(replace(d, backing=chains[d.target]) if d.backing is None and chains.get(d.target) is not None
+                 else d for d in disks)
+
+
 def parse_domain_xml(xml: str, *, name: Optional[str] = None, state: Optional[str] = None,
                      active: bool = False, persistent: bool = True,
                      live_xml: Optional[str] = None, live_note: Optional[str] = None) -> Domain:
@@ -304,6 +306,7 @@ def parse_domain_xml(xml: str, *, name: Optional[str] = None, state: Optional[st
     os_type = root.find("os/type")
     scrub(root)
     live_cpu, live_text, live_why = parse_live_cpu(live_xml, name)
+    disks = _with_live_backing(tuple(parse_disk(d) for d in devs.findall("disk")), live_text)
     return Domain(
         name=text_of(root, "name") or name or "?",
         uuid=text_of(root, "uuid"), active=active, persistent=persistent, state=state,
@@ -311,7 +314,7 @@ def parse_domain_xml(xml: str, *, name: Optional[str] = None, state: Optional[st
         vcpus=_int((root.findtext("vcpu") or "").strip()),
         machine=os_type.get("machine") if os_type is not None else None,
         cpu=parse_cpu(root.find("cpu")), tsc_frequency=_tsc_frequency(root),
-        disks=tuple(parse_disk(d) for d in devs.findall("disk")),
+        disks=disks,
         interfaces=tuple(parse_interface(i) for i in devs.findall("interface")),
         hostdevs=tuple(parse_hostdev(h) for h in devs.findall("hostdev")),
         filesystems=tuple(parse_filesystem(fs) for fs in devs.findall("filesystem")),

@@ -112,7 +112,7 @@ def _split_path(line: str) -> tuple:
     if line.startswith('"'):
         end = line.find('"', 1)
         if end < 0:
-            raise ExportsError(f"unterminated quoted path: {line!r}")
+            raise ExportsError("unterminated quoted path")
         return line[1:end], line[end + 1:]
     path, _, rest = line.partition(" ")
     if "\t" in path:
@@ -209,7 +209,7 @@ def parse_exportfs_v(text: str) -> tuple:
         where = f"exportfs -v:{number}"
         if raw[0] in " \t":
             if pending is None:
-                raise ExportsError(f"{where}: client line without a path: {raw!r}")
+                raise ExportsError(f"{where}: client line without a path")
             path, client = pending, raw.strip()
         else:
             parts = raw.split(None, 1)

@@ -54,7 +54,7 @@ def _tokens(text: str):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
             if text[pos:].strip():
-                raise GaneshaError(f"line {line}: cannot read {text[pos:pos + 30]!r}")
+                raise GaneshaError(f"line {line}: cannot read what follows")
             return
         line += text.count("\n", pos, m.start(0) + len(m.group(0)) - len(m.group(0).lstrip()))
         pos = m.end()
@@ -69,6 +69,19 @@ def _tokens(text: str):
         else:
             yield "word", m.group(5), line
         line += m.group(0).lstrip().count("\n")
+
+
+_KNOWN_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}")
+
+
+def _shown(token: str) -> str:
+    """A token for an error message. File contents are never echoed (V3: a root-read file's
+    first line reached every report): a keyword-like word is named, anything else only measured."""
+    if token in ("{", "}", "=", ";", ","):
+        return repr(token)
+    if _KNOWN_WORD.fullmatch(token or "") and not re.search(r"(?i)key|secret|pass", token):
+        return repr(token)
+    return f"a {len(token)}-character token"
 
 
 def parse_config(text: str) -> Block:
@@ -100,12 +113,12 @@ def parse_config(text: str) -> Block:
                 if toks[j][0] in ("word", "str"):
                     values.append(toks[j][1])
                 elif toks[j][0] == "{" or toks[j][0] == "=":
-                    raise GaneshaError(f"line {toks[j][2]}: unexpected {toks[j][1]!r} in {value}")
+                    raise GaneshaError(f"line {toks[j][2]}: unexpected {toks[j][1]!r} in {_shown(value)}")
                 j += 1
             stack[-1].params.append((value.lower(), values, line))
             i = j + 1 if j < len(toks) and toks[j][0] == ";" else j
         else:
-            raise GaneshaError(f"line {line}: unexpected {value!r}")
+            raise GaneshaError(f"line {line}: unexpected {_shown(value)}")
     if len(stack) != 1:
         raise GaneshaError(f"block {stack[-1].name} (line {stack[-1].line}) is not closed")
     return root
@@ -129,7 +142,7 @@ def _perm(blocks: list, key: str, table: dict, default):
         if value is not None:
             low = value.lower()
             if low not in table:
-                raise GaneshaError(f"line {b.line}: unknown {key} {value!r}")
+                raise GaneshaError(f"line {b.line}: unknown {key} {_shown(value)}")
             return table[low]
     return default
 

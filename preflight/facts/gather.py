@@ -10,8 +10,10 @@ migratable XML, and for running ones also the live XML (flags 0): the CPU the gu
 runs with and its disks' <backingStore> chains (see `_gather_live_xml`).
 
 Backing chains and image access: a SECOND (and last) batched exec, after libvirt, because it
-needs the domain list: `qemu-img info --backing-chain -U --output=json IMAGE` for every image
-(see `chain_targets`), `stat -L` of writable images, their directories and the shared mount
+needs the domain list: `qemu-img info -f FMT --backing-chain -U --output=json -- IMAGE`, under
+limits, only for qcow2-family images whose live XML has no <backingStore> chain (see
+preflight.facts.chain_probe: guest images are never format-probed), `stat -L` of writable
+images, their directories and the shared mount
 points, and `id`/`getent` for QEMU's user (see `image_access_plan`). No more execs per host,
 whatever the number of disks (only the intrusive, opt-in --write-test adds one:
 preflight.facts.write_test). Secrets: identity only (`_gather_secrets`), never a value.
@@ -27,19 +29,21 @@ import secrets
 import shlex
 from typing import Callable, Optional
 
-from preflight.facts.qemu_img import CHAIN_FORMATS, URL_PROTOCOLS, image_url
+from preflight.facts.chain_probe import chain_targets, qemu_img_argv
 from preflight.facts.raw import SHELL_FACTS
+from preflight.facts.xmlsafe import UnsafeXMLError, parse_xml, parse_xml_or_none
+from preflight.scrub import (MASK, scrub_conf_text, scrub_iscsi_sessions, scrub_mount_options,  # noqa: F401
+                             scrub_shell_fact, scrub_xml_text)
 from preflight.transport.errors import TransportError
 
 __all__ = [
-    "gather_host", "gather_shell", "gather_libvirt", "gather_chains", "chain_targets", "unreachable_entry",
+    "gather_host", "gather_shell", "gather_libvirt", "chain_targets", "unreachable_entry",
     "gather_image_batch", "image_access_plan",
     "build_facts_script", "parse_facts_output",
     "scrub_domain_xml", "scrub_conf_text", "scrub_mount_options", "scrub_shell_fact",
     "DOMAIN_STATES", "MASK",
 ]
 
-MASK = "*****"
 PER_COMMAND_TIMEOUT = 20          # seconds, via coreutils `timeout` when the host has it
 
 DOMAIN_STATES = {0: "nostate", 1: "running", 2: "blocked", 3: "paused", 4: "shutdown",
@@ -59,7 +63,10 @@ def build_facts_script(facts: dict, marker: str, per_command_timeout: int = PER_
         raise ValueError("marker must be alphanumeric")
     lines = [
         "umask 077",
-        'd=$(mktemp -d 2>/dev/null) || d=/tmp/preflight.$$; mkdir -p "$d" 2>/dev/null',
+        # no fallback name: a predictable /tmp/preflight.$$ lets any local user plant a symlink
+        # that root then writes through (V8). No private directory, no facts.
+        'd=$(mktemp -d 2>/dev/null) && [ -d "$d" ] || { echo "preflight: mktemp -d failed on this host:'
+        ' no private temporary directory, nothing run" >&2; exit 97; }',
         "trap 'rm -rf \"$d\"' EXIT",
         f"T=; if command -v timeout >/dev/null 2>&1; then T='timeout {int(per_command_timeout)}'; fi",
         "pf_run() {",
@@ -128,88 +135,12 @@ def gather_shell(conn, facts: Optional[dict] = None, timeout: Optional[float] = 
     return shell, errors
 
 
-# --- scrubbing ----------------------------------------------------------------------------
+# --- scrubbing (preflight.scrub: one scrubber for the record and every report) -----------
 
-_SECRET_WORD = r"(?:password|passwd|passphrase|secret|token|credential|psk|api[_-]?key|private[_-]?key)"
-_CONF_LINE = re.compile(r"(?im)^(\s*#?\s*[A-Za-z0-9_.-]*" + _SECRET_WORD + r"[A-Za-z0-9_.-]*\s*=\s*)(.*)$")
-_MOUNT_OPT = re.compile(r"(?i)(?<![A-Za-z0-9_])((?:password|pass|secret|credentials|token)=)([^,\s]*)")
-_KV_SECRET = re.compile(r"(?i)(" + _SECRET_WORD + r"[A-Za-z0-9_.-]*\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^,\s'\"]+)")
-
-
-def scrub_conf_text(text: str) -> str:
-    """Mask values of any `*password*`/`*secret*`/... key in a key = value config (qemu.conf),
-    commented-out lines included (they may still hold a real value)."""
-    return _CONF_LINE.sub(lambda m: m.group(1) + (f'"{MASK}"' if m.group(2).strip() else m.group(2)), text)
-
-
-def scrub_mount_options(text: str) -> str:
-    """Mask password=/pass=/secret=/credentials= values in fstab or mountinfo text (cifs, ceph)."""
-    return _MOUNT_OPT.sub(lambda m: m.group(1) + MASK, text)
-
-
-_ISCSI_PASSWORD = re.compile(r"(?im)^(\s*password(?:_in)?\s*:\s*)(?!\*+\s*$|<empty>\s*$)(\S.*)$")
-
-
-def scrub_iscsi_sessions(text: str) -> str:
-    """iscsiadm prints CHAP passwords as ******** unless asked (-S); mask any that slipped through."""
-    return _ISCSI_PASSWORD.sub(lambda m: m.group(1) + MASK, text)
-
-
-def scrub_shell_fact(key: str, text: str) -> str:
-    if key == "iscsi_sessions":
-        return scrub_iscsi_sessions(text)
-    if key == "qemu_conf" or key.endswith("_conf"):
-        return scrub_conf_text(text)
-    if key in ("fstab", "mountinfo", "mounts"):
-        return scrub_mount_options(text)
-    return text
-
-
-_QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
-
-
-def scrub_domain_xml(xml: str) -> str:
-    """Remove secret values from a domain (or network) XML before it is stored.
-
-    - <graphics passwd='...'> (VNC/SPICE passwords; VIR_DOMAIN_XML_SECURE is never used,
-      but a user may have asked for it elsewhere) -> masked
-    - any attribute whose name contains passwd/password/secret-value-like words -> masked
-      (auth/secret *references* by uuid or usage are kept: they are not secret values)
-    - <cookies><cookie> values of http(s) network disks -> masked
-    - <launchSecurity> <dhCert>/<session> blobs (SEV) -> masked
-    - qemu:commandline / qemu:override values carrying password=/secret=/... -> masked
-    """
-    try:
-        from lxml import etree
-    except ImportError:                                   # pragma: no cover - lxml is a dependency
-        return re.sub(r"(passwd\s*=\s*)(['\"]).*?\2", lambda m: f"{m.group(1)}{m.group(2)}{MASK}{m.group(2)}", xml)
-    try:
-        parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=False)
-        root = etree.fromstring(xml.encode("utf-8"), parser)
-    except etree.XMLSyntaxError:
-        return re.sub(r"(passwd\s*=\s*)(['\"]).*?\2", lambda m: f"{m.group(1)}{m.group(2)}{MASK}{m.group(2)}", xml)
-    for el in root.iter():
-        if not isinstance(el.tag, str):
-            continue
-        for name in list(el.attrib):
-            lname = name.lower()
-            if lname in ("passwd", "password", "passphrase") or (
-                    ("passw" in lname or "secret" in lname) and lname not in ("secret", "secrettype")
-                    and not lname.endswith(("uuid", "usage", "type", "validto"))):
-                el.set(name, MASK)
-        tag = etree.QName(el).localname
-        if tag == "cookie" and el.text:
-            el.text = MASK
-        elif tag in ("dhCert", "session") and el.getparent() is not None and \
-                etree.QName(el.getparent()).localname == "launchSecurity" and el.text:
-            el.text = MASK
-        if etree.QName(el).namespace == _QEMU_NS:
-            for name in ("value",):
-                val = el.get(name)
-                if val and re.search(_SECRET_WORD, val, re.I):
-                    el.set(name, _KV_SECRET.sub(lambda m: m.group(1) + MASK, val)
-                           if _KV_SECRET.search(val) else MASK)
-    return etree.tostring(root, encoding="unicode")
+def scrub_domain_xml(xml: str, what: str = "domain XML") -> str:
+    """A domain (or network) XML with its secrets removed by structure (preflight.scrub).
+    Raises UnsafeXMLError for what the safe parser refuses: such a document is never stored."""
+    return scrub_xml_text(xml, what)
 
 
 # --- libvirt facts ------------------------------------------------------------------------
@@ -217,8 +148,7 @@ def scrub_domain_xml(xml: str) -> str:
 def _host_arch_and_virttype(caps_xml: str) -> tuple:
     """(arch, virttype) from capabilities: the host CPU arch, kvm when a guest of that arch
     offers <domain type='kvm'>, else qemu."""
-    from lxml import etree
-    root = etree.fromstring(caps_xml.encode())
+    root = parse_xml(caps_xml, "capabilities XML")
     arch = root.findtext("host/cpu/arch") or "x86_64"
     virttype = "qemu"
     for guest in root.findall("guest"):
@@ -230,7 +160,7 @@ def _host_arch_and_virttype(caps_xml: str) -> tuple:
 
 def gather_libvirt(bridge, errors: dict) -> dict:
     """All libvirt facts of one host. `bridge` is an open LibvirtBridge; failures of single
-    facts land in `errors` under the LIBVIRT_FACTS key (or `domain:NAME` for one domain)."""
+    facts land in `errors` under the fact's key (or `domain:NAME` for one domain)."""
     import libvirt
     conn = bridge.conn
     out: dict = {}
@@ -279,7 +209,7 @@ def gather_libvirt(bridge, errors: dict) -> dict:
                 entry["persistent"] = bool(bridge.call("domain.isPersistent", dom.isPersistent))
                 xml = bridge.call("domain.XMLDesc", dom.XMLDesc, libvirt.VIR_DOMAIN_XML_MIGRATABLE)
                 entry["xml"] = scrub_domain_xml(xml)
-            except TransportError as exc:
+            except (TransportError, UnsafeXMLError) as exc:
                 name = entry.get("name") or entry.get("uuid") or "?"
                 errors[f"domain:{name}"] = str(exc)
                 entry.setdefault("name", name)
@@ -304,8 +234,8 @@ def gather_libvirt(bridge, errors: dict) -> dict:
                 entry["active"] = bool(bridge.call("network.isActive", net.isActive))
                 entry["persistent"] = bool(bridge.call("network.isPersistent", net.isPersistent))
                 entry["autostart"] = bool(bridge.call("network.autostart", net.autostart))
-                entry["xml"] = scrub_domain_xml(bridge.call("network.XMLDesc", net.XMLDesc, 0))
-            except TransportError as exc:
+                entry["xml"] = scrub_domain_xml(bridge.call("network.XMLDesc", net.XMLDesc, 0), "network XML")
+            except (TransportError, UnsafeXMLError) as exc:
                 errors[f"network:{entry.get('name', '?')}"] = str(exc)
                 entry.setdefault("name", "?")
                 entry.setdefault("xml", None)
@@ -324,8 +254,9 @@ def _gather_live_xml(bridge, dom, entry: dict, errors: dict) -> None:
     migratable XML shows the configured CPU instead) and the disks' <backingStore> chains.
     A failure costs only this key: "live_xml" None, the reason in errors["live_xml:NAME"]."""
     try:
-        entry["live_xml"] = scrub_domain_xml(bridge.call("domain.XMLDesc(live)", dom.XMLDesc, 0))
-    except TransportError as exc:
+        live = bridge.call("domain.XMLDesc(live)", dom.XMLDesc, 0)
+        entry["live_xml"] = scrub_domain_xml(live, "live domain XML")
+    except (TransportError, UnsafeXMLError) as exc:
         entry["live_xml"] = None
         errors[f"live_xml:{entry['name']}"] = str(exc)
 
@@ -364,14 +295,10 @@ MAX_VOLUMES = 256          # referenced volumes looked up per host (each costs 2
 
 def _referenced_volumes(domains) -> list:
     """(pool, volume) pairs named by <disk type='volume'> in the gathered domain XMLs."""
-    from lxml import etree
     seen = []
     for dom in domains or ():
-        if not dom.get("xml"):
-            continue
-        try:
-            root = etree.fromstring(dom["xml"].encode(), etree.XMLParser(resolve_entities=False, no_network=True))
-        except etree.XMLSyntaxError:
+        root = parse_xml_or_none(dom.get("xml"), "domain XML")
+        if root is None:
             continue
         for src in root.findall("devices/disk[@type='volume']/source"):
             ref = (src.get("pool"), src.get("volume"))
@@ -422,63 +349,6 @@ def _gather_pools(bridge, out: dict, errors: dict) -> None:
 
 # --- the second exec: backing chains ------------------------------------------------------
 
-QEMU_IMG_INFO = ["qemu-img", "info", "--backing-chain", "-U", "--output=json"]
-
-
-def chain_targets(libvirt_facts: dict) -> list:
-    """Every image whose backing chain is asked for: file disks (cdrom/floppy images too) of
-    every running domain, file-backed volumes (their path), and nfs/gluster network disks without
-    <auth> in a format that can have a backing file (as the URL qemu-img understands)."""
-    from lxml import etree
-    vol_paths = {(v.get("pool"), v.get("volume")): v.get("path") for v in libvirt_facts.get("volumes") or ()}
-    targets: list = []
-
-    def add(t):
-        if t and t not in targets:
-            targets.append(t)
-    for dom in libvirt_facts.get("domains") or ():
-        if not dom.get("xml") or not dom.get("active"):        # only running guests are judged
-            continue
-        try:
-            root = etree.fromstring(dom["xml"].encode(), etree.XMLParser(resolve_entities=False, no_network=True))
-        except etree.XMLSyntaxError:
-            continue
-        for disk in root.findall("devices/disk"):
-            src, drv = disk.find("source"), disk.find("driver")
-            if src is None:
-                continue
-            fmt = drv.get("type") if drv is not None else None
-            dtype = disk.get("type") or "file"
-            if dtype == "file":
-                add(src.get("file"))
-            elif dtype == "volume":
-                path = vol_paths.get((src.get("pool"), src.get("volume")))
-                if path and path.startswith("/") and not path.startswith("/dev/"):
-                    add(path)
-            elif dtype == "network" and fmt in CHAIN_FORMATS and disk.find("auth") is None \
-                    and src.find("auth") is None and src.get("protocol") in URL_PROTOCOLS:
-                host = src.find("host")
-                if host is not None and host.get("name") and src.get("name"):
-                    add(image_url(src.get("protocol"), host.get("name"), src.get("name")))
-    return targets
-
-
-def gather_chains(conn, targets: list, timeout: Optional[float] = None) -> tuple:
-    """ONE exec for all targets -> ({target: {"rc","out","err"}}, error or None)."""
-    if not targets:
-        return {}, None
-    keys = {f"chain_{i}": QEMU_IMG_INFO + [t] for i, t in enumerate(targets)}
-    marker = "PFM" + secrets.token_hex(12)
-    try:
-        res = conn.run_script(build_facts_script(keys, marker), timeout=timeout)
-    except TransportError as exc:
-        return {}, f"batched qemu-img info failed: {exc}"
-    got, missing = parse_facts_output(res.stdout_bytes, marker, keys.keys())
-    chains = {}
-    for i, target in enumerate(targets):
-        key = f"chain_{i}"
-        chains[target] = got.get(key) or {"rc": -1, "out": "", "err": missing.get(key, "no output")}
-    return chains, None
 
 
 def image_access_plan(shell: dict, libvirt_facts: dict) -> tuple:
@@ -508,7 +378,7 @@ def gather_image_batch(conn, chain_list: list, access: dict, access_argv: dict,
                        timeout: Optional[float] = None) -> tuple:
     """The host's SECOND (and last) exec: qemu-img backing chains + the image access facts.
     Returns (chains, image_access entry, error or None)."""
-    keys = {f"chain_{i}": QEMU_IMG_INFO + [t] for i, t in enumerate(chain_list)}
+    keys = {f"chain_{i}": qemu_img_argv(t, fmt) for i, (t, fmt) in enumerate(chain_list)}
     keys.update(access_argv)
     if not keys:
         return {}, dict(access, stats={}), None
@@ -521,7 +391,7 @@ def gather_image_batch(conn, chain_list: list, access: dict, access_argv: dict,
 
     def result(key):
         return got.get(key) or {"rc": -1, "out": "", "err": missing.get(key, "no output")}
-    chains = {t: result(f"chain_{i}") for i, t in enumerate(chain_list)}
+    chains = {t: result(f"chain_{i}") for i, (t, _fmt) in enumerate(chain_list)}
     entry = dict(access)
     for name, key in (("uid", "qemu_uid"), ("gid", "qemu_gid"), ("groups", "qemu_groups"),
                       ("group_ent", "qemu_group_ent")):

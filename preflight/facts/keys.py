@@ -18,7 +18,9 @@ HOST_FACT_KEYS = ("hostname", "fqdn", "machine_id", "mounts", "interfaces", "add
                   "qemu_conf", "libvirt", "capabilities", "domains", "networks",
                   "fstab", "mount_units", "qemu_user",
                   "block", "qemu_caps", "pools", "chains",
-                  "cluster_stack", "blkid", "image_access", "secrets")
+                  "cluster_stack", "blkid", "image_access", "secrets",
+                  # issue 10 (preflight.facts.compat_facts)
+                  "kvm_device", "memory", "numa", "time_sync", "packet_filter")
 
 # Facts of an ordered (source, destination) pair (PairFacts.fact_errors), gathered in the pair phase.
 # Only checks of pair or migration scope see a pair, so only they may require these.

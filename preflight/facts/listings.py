@@ -47,7 +47,7 @@ QEMU_INITIATOR_PREFIX = "iqn.2008-11.org.linux-kvm"
 # Every listing runs in the background; the output is printed per index in the batched-facts
 # layout (MARKER i rc N / out / err / end) once all have finished or timed out.
 LISTS_SH = r"""M=$1; T=$2; shift 2
-d=$(mktemp -d 2>/dev/null) || { d=/tmp/preflight-l.$$; mkdir -p "$d" || exit 1; }
+d=$(mktemp -d 2>/dev/null) && [ -d "$d" ] || { echo "preflight: mktemp -d failed: nothing listed" >&2; exit 97; }
 trap 'rm -rf "$d"' EXIT
 run() {
   i=$1; shift
@@ -59,7 +59,7 @@ run() {
 n=0
 while [ $# -ge 3 ]; do
   case $1 in
-    showmount) run $n showmount -e --no-headers "$2" & ;;
+    showmount) run $n showmount -e --no-headers -- "$2" & ;;
     iscsi) run $n iscsi-ls -i "$3" -s "iscsi://$2/" & ;;
     *) echo "unknown kind $1" >"$d/$n.e"; echo 2 >"$d/$n.rc" ;;
   esac
@@ -76,7 +76,7 @@ while [ $i -lt $n ]; do
 done
 """
 
-_NAME_OK = re.compile(r"^[A-Za-z0-9_.:\[\]-]+$")
+_NAME_OK = re.compile(r"^[A-Za-z0-9_.:\[\]][A-Za-z0-9_.:\[\]-]*$")      # never a leading '-' (W6)
 
 
 def _portal(host: str, port: int) -> str:

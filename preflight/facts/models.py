@@ -265,19 +265,21 @@ class HostFacts:
     fact_errors: dict = field(default_factory=dict)  # fact key -> why it is missing
     round_trips: int = 0
     libvirt_calls: int = 0
-    # storage: issue 3 (disk resolution, cache mode, block identity)
+    # storage: disk resolution, cache mode, block identity
     block: Optional["BlockFacts"] = None      # None = not gathered (fact key "block")
     qemu_caps: dict = field(default_factory=dict)    # emulator path -> QemuCaps (fact key "qemu_caps")
     pools: dict = field(default_factory=dict)        # pool name -> StoragePool (fact key "pools")
     volumes: dict = field(default_factory=dict)      # (pool, volume) -> PoolVolume (fact key "pools")
     disk_chains: dict = field(default_factory=dict)  # image path/URL -> DiskChain (fact key "chains")
-    # storage: issue 3 (cluster file systems, QEMU's write access, network-disk secrets)
+    # storage: cluster file systems, QEMU's write access, network-disk secrets
     cluster_stack: Optional["ClusterStack"] = None   # fact key "cluster_stack"
     qemu_cred: Optional["QemuCredentials"] = None    # fact key "image_access" (2nd exec: id/getent)
     file_stats: dict = field(default_factory=dict)   # path -> FileStat (fact key "image_access")
     write_tests: Optional[dict] = None               # directory -> WriteTest; None = not run (--write-test)
     secrets: Optional[tuple] = None                  # tuple[LibvirtSecret]; fact key "secrets"
     fs_ids: Optional[dict] = None                    # blkid: device -> (TYPE, UUID); fact key "blkid"
+    # host compatibility: issue 10 (preflight.facts.compat_facts.CompatFacts; keys kvm_device, memory, ...)
+    compat: Optional["CompatFacts"] = None  # noqa: F821 - defined in preflight.facts.compat_facts
 
     def domain(self, name: str) -> Optional[Domain]:
         return next((d for d in self.domains if d.name == name), None)
@@ -367,7 +369,7 @@ class ClusterFacts:
         return list(self.hosts.values())
 
 
-# --- storage (issue 3) --------------------------------------------------------------------
+# --- storage ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Tpm:

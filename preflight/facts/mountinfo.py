@@ -13,6 +13,14 @@ from typing import Iterable, Optional
 
 from preflight.facts.models import Mount
 
+# File system types libvirt treats as shared (src/util/virfile.c, virFileIsSharedFS): by
+# superblock magic NFS, GFS2, OCFS2, AFS, SMB/CIFS, Ceph, GPFS, ACFS, BeeGFS; FUSE only for
+# glusterfs and quobyte. Named here as they appear in mountinfo's fstype column.
+SHARED_FS_TYPES = frozenset({"nfs", "nfs4", "gfs2", "ocfs2", "afs", "smbfs", "smb3", "cifs", "ceph",
+                             "gpfs", "acfs", "beegfs", "fuse.glusterfs", "fuse.quobyte"})
+# Coherent cluster file systems (virFileIsClusterFS): safe with any cache mode.
+CLUSTER_FS_TYPES = frozenset({"gfs2", "ocfs2"})
+
 _OCTAL = re.compile(r"\\([0-7]{3})")
 
 

@@ -417,7 +417,7 @@ def _probe_from_source(conn, destinations: list, timeout: float, pythons=PYTHONS
     (resolved {target: ip|None}, resolve_notes {target: why}, results {(dest, port, purpose): dict}, error);
     the listing rows go to listed["nfs_showmount"] / listed["iscsi_lists"]."""
     names = sorted({d["target"] for d in destinations})
-    facts = {f"resolve_{i}": ["getent", "hosts", n] for i, n in enumerate(names)}
+    facts = {f"resolve_{i}": ["getent", "hosts", "--", n] for i, n in enumerate(names)}
     targets = []
     index = []
     for d in destinations:

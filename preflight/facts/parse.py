@@ -48,6 +48,10 @@ cpu             pair ``cpu``                 PairFacts.cpu (domain -> CpuVerdict
                                              was compared: live, configured, source-host)
 probes          pair ``probes``              PairFacts.probes
 resolved        pair ``resolved``            PairFacts.resolved
+kvm_device,     shell (preflight.facts.      HostFacts.compat (CompatFacts: /dev/kvm, meminfo and
+memory, numa,   compat_facts)                huge pages, NUMA and CPU count, chrony/timedatectl/
+time_sync,                                   ntpq, HostFilters of nft/iptables/firewalld)
+packet_filter
 ==============  ===========================  ===============================================
 
 An unreachable host gets ``HostFacts(reachable=False, error=...)`` and every key above in
@@ -60,6 +64,7 @@ from typing import Optional
 
 from preflight.facts.capabilities import parse_capabilities, parse_cpuinfo, parse_network, version_string
 from preflight.facts.cpu_defs import CONFIGURED, missing_features
+from preflight.facts.compat_facts import parse_compat_fields
 from preflight.facts.domain_xml import parse_domain_xml
 from preflight.facts.keys import HOST_FACT_KEYS, PAIR_FACT_KEYS  # noqa: F401 - re-exported
 from preflight.facts.models import ClusterFacts, CpuVerdict, Domain, HostFacts, PairFacts, PortProbe
@@ -259,6 +264,7 @@ def parse_host(name: str, raw_host: dict) -> HostFacts:
     fields.update(parse_storage_fields(raw_host, errors))        # block, qemu_caps, pools, chains
     fields.update(parse_access_fields(raw_host, errors))         # cluster_stack, image_access, secrets
     fields.update(_cpuinfo_fields(raw_host, fields))
+    fields.update(parse_compat_fields(raw_host, errors))         # kvm_device, memory, numa, time, filters
     # Raw errors for keys parsed elsewhere or not parsed yet are kept under their fact key,
     # so that nothing is dropped silently. "hostname" is ambiguous in the raw record (shell
     # `hostname` and libvirt getHostname): both readers above already consumed it.

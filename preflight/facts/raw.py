@@ -93,9 +93,12 @@ a hypervisor's mount that are inventory hosts) contacted over SSH, shell only, n
 reading it then say ERROR (declared storage host) or "judged from the client side only".
 
 "chains" (storage.shared): the host's SECOND and last exec, run after the libvirt facts because
-it needs the domain list: `qemu-img info --backing-chain -U --output=json IMAGE` for every file
-image (and unauthenticated nfs/gluster network image) of every domain and file pool volume,
-batched like the shell facts: {IMAGE: {"rc", "out", "err"}}. The libvirt part also carries
+it needs the domain list: `qemu-img info -f FORMAT --backing-chain -U --output=json -- IMAGE`,
+under limits, only for qcow2-family images (files, file pool volumes, unauthenticated nfs/gluster
+disks) of running guests whose live XML records no <backingStore> chain (libvirt's chain is used
+otherwise; raw, cdrom and floppy images are never probed: preflight.facts.chain_probe), batched
+like the shell facts: {IMAGE: {"rc", "out", "err"}}. Recordings of older versions may hold
+chains of raw images: they are ignored. The libvirt part also carries
 "pools": [{"name", "active", "xml"}] and "volumes": [{"pool", "volume", "path", "error"}] (only
 volumes a domain references). Records without these keys replay with the facts missing.
 
@@ -123,7 +126,9 @@ CLUSTER_STACK_SCRIPT = r"""
 if [ -r /proc/1/comm ]; then echo 'proc readable'; else echo 'proc hidden'; fi
 for p in /proc/[0-9]*; do
   c=; read -r c < "$p/comm" 2>/dev/null || continue
-  case "$c" in dlm_controld|corosync|pacemakerd|gfs_controld|ocfs2_controld*|o2hb-*) echo "proc $c" ;; esac
+  case "$c" in dlm_controld|corosync|pacemakerd|gfs_controld|ocfs2_controld*|o2hb-*) ;; *) continue ;; esac
+  # root's only: anyone can name a process corosync (W7); the daemons and o2hb threads run as root
+  [ "$(stat -c %u "$p" 2>/dev/null)" = 0 ] && echo "proc $c"
 done | sort -u
 if command -v systemctl >/dev/null 2>&1; then
   for u in dlm corosync pacemaker o2cb; do printf 'unit %s %s\n' "$u" "$(systemctl is-active "$u" 2>/dev/null | head -n 1)"; done
@@ -181,5 +186,7 @@ SHELL_FACTS = {
     "blkid": ["sh", "-c", BLKID_SCRIPT],
 }
 
-# Facts whose absence must make the checks that read them ERROR (error keys use these names).
-LIBVIRT_FACTS = ("libvirt", "capabilities", "domcapabilities", "domains", "networks")
+# issue 10, host compatibility (KVM device, memory, NUMA, time sync, firewalld): same batch
+from preflight.facts.compat_facts import COMPAT_SHELL_FACTS  # noqa: E402 - after the table it extends
+
+SHELL_FACTS.update(COMPAT_SHELL_FACTS)

@@ -1,4 +1,4 @@
-"""Facts of issue 3's last items: cluster file systems' stack, QEMU's write access, libvirt secrets.
+"""Storage access facts: cluster file systems' stack, QEMU's write access, libvirt secrets.
 
 Gathering helpers (what the host's SECOND exec asks: `stat -L` of writable images and their
 directories, QEMU's uid/gids) and pure parsers of the raw record into HostFacts fields.
@@ -23,6 +23,7 @@ import re
 from typing import Optional
 
 from preflight.facts.models import ClusterStack, FileStat, LibvirtSecret, QemuCredentials, WriteTest
+from preflight.facts.mountinfo import SHARED_FS_TYPES
 
 __all__ = ["STAT_FORMAT", "SECRET_USAGE_TYPES", "MAX_SECRETS", "ancestors", "access_paths", "access_keys",
            "parse_cluster_stack", "parse_stat_output", "parse_access_fields", "secret_flags",
@@ -33,9 +34,6 @@ STAT_FORMAT = "%u:%g:%a:%F:%n"
 SECRET_USAGE_TYPES = {0: "none", 1: "volume", 2: "ceph", 3: "iscsi", 4: "tls", 5: "vtpm"}
 MAX_SECRETS = 256
 MAX_ACCESS_PATHS = 512
-# virfile.c virFileIsSharedFS (same list as checks/_storage.SHARED_FS_TYPES)
-SHARED_FS = frozenset({"nfs", "nfs4", "gfs2", "ocfs2", "afs", "smbfs", "smb3", "cifs", "ceph",
-                       "gpfs", "acfs", "beegfs", "fuse.glusterfs", "fuse.quobyte"})
 
 
 # --- what the second exec asks ------------------------------------------------------------
@@ -51,11 +49,8 @@ def ancestors(path: str) -> list:
 
 
 def _root(xml: str):
-    from lxml import etree
-    try:
-        return etree.fromstring(xml.encode(), etree.XMLParser(resolve_entities=False, no_network=True))
-    except etree.XMLSyntaxError:
-        return None
+    from preflight.facts.xmlsafe import parse_xml_or_none
+    return parse_xml_or_none(xml, "domain XML")
 
 
 def access_paths(libvirt_facts: dict) -> list:
@@ -76,7 +71,10 @@ def access_paths(libvirt_facts: dict) -> list:
             dtype = disk.get("type") or "file"
             path = src.get("file") if dtype == "file" else \
                 vol_paths.get((src.get("pool"), src.get("volume"))) if dtype == "volume" else None
-            if path and path.startswith("/") and not path.startswith("/dev/") and path not in out:
+            # a name with a newline would forge `stat` lines for other paths (V9): never asked,
+            # so its access stays undecided
+            if path and path.startswith("/") and not path.startswith("/dev/") and path not in out \
+                    and not any(c in path for c in "\n\r"):
                 out.append(path)
     return out[:MAX_ACCESS_PATHS]
 
@@ -88,7 +86,7 @@ def shared_mountpoints(mountinfo_text: str) -> list:
         mounts = parse_mountinfo(mountinfo_text or "")
     except ValueError:
         return []
-    return sorted({m.mountpoint for m in mounts if m.fstype in SHARED_FS})
+    return sorted({m.mountpoint for m in mounts if m.fstype in SHARED_FS_TYPES})
 
 
 def access_keys(paths: list, mountpoints: list, user: Optional[str], group: Optional[str]) -> dict:
@@ -100,7 +98,7 @@ def access_keys(paths: list, mountpoints: list, user: Optional[str], group: Opti
         keys["qemu_gid"] = ["id", "-g", "--", name]
         keys["qemu_groups"] = ["id", "-G", "--", name]
         if group and not group.startswith("+"):
-            keys["qemu_group_ent"] = ["getent", "group", group]
+            keys["qemu_group_ent"] = ["getent", "group", "--", group]
     for i, p in enumerate(paths):
         keys[f"stat_{i}"] = ["stat", "-L", "-c", STAT_FORMAT, "--", *ancestors(p)]
     seen = []

@@ -41,6 +41,7 @@ for p in /proc/[0-9]*; do
   case "${1:-}" in *ganesha.nfsd) ;; *) continue ;; esac
   case "$(readlink "$p/exe" 2>/dev/null)" in */ganesha.nfsd) ;; *) continue ;; esac
   [ "$(stat -c %u "$p" 2>/dev/null)" = 0 ] || continue
+  [ "$(stat -L -c %u:%F "$p/exe" 2>/dev/null)" = "0:regular file" ] || continue
   [ "$(readlink "$p/ns/net" 2>/dev/null)" = "$me" ] || continue
   run=yes
   while [ $# -gt 1 ]; do [ "$1" = -f ] && f=$2; shift; done
@@ -87,11 +88,12 @@ def _spec_name(spec) -> str:
 
 def storage_entry(conn, *, role: str = "storage", timeout: Optional[float] = None) -> dict:
     """The raw record entry of one storage host from an open SSH Connection (one exec)."""
-    from preflight.facts.gather import gather_shell, scrub_conf_text
+    from preflight.facts.gather import gather_shell
+    from preflight.scrub import scrub_ganesha
 
     shell, errors = gather_shell(conn, STORAGE_SHELL_FACTS, timeout)
     if "ganesha_conf" in shell:
-        shell["ganesha_conf"]["out"] = scrub_conf_text(shell["ganesha_conf"]["out"])
+        shell["ganesha_conf"]["out"] = scrub_ganesha(shell["ganesha_conf"]["out"])
     return {"address": conn.address, "reachable": True, "error": None, "round_trips": 1,
             "role": role, "shell": shell, "errors": errors}
 

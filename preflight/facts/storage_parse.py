@@ -1,4 +1,4 @@
-"""Raw record -> the storage facts of issue 3 (block inventory, QEMU capabilities cache,
+"""Raw record -> the storage facts (block inventory, QEMU capabilities cache,
 storage pools and volumes, qemu-img backing chains). Pure; called by preflight.facts.parse.
 
 Fact keys (HostFacts.fact_errors): "block" (lsblk missing: nothing can be identified; the

@@ -7,11 +7,18 @@ document that carries one is refused outright instead of being half-trusted.
 
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
 
 class UnsafeXMLError(ValueError):
     """The document is not plain libvirt XML (malformed, or carries a DOCTYPE/entities)."""
+
+
+# Checked on the raw bytes BEFORE libxml2 sees them: whatever the lxml version's defaults
+# (lxml < 5 resolves external file entities), a DTD never reaches the parser.
+_DTD_MARK = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY|ELEMENT|ATTLIST|NOTATION)|<!\[\s*(?:INCLUDE|IGNORE)", re.I)
 
 
 def _parser() -> etree.XMLParser:
@@ -25,7 +32,9 @@ def parse_xml(text: str, what: str = "XML") -> etree._Element:
     """Parse `text` and return its root element, or raise UnsafeXMLError saying why."""
     if text is None or not str(text).strip():
         raise UnsafeXMLError(f"{what} is empty")
-    data = text.encode("utf-8") if isinstance(text, str) else text
+    data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+    if _DTD_MARK.search(data):
+        raise UnsafeXMLError(f"{what} carries a DOCTYPE/DTD, which libvirt never emits; refused")
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
@@ -37,6 +46,22 @@ def parse_xml(text: str, what: str = "XML") -> etree._Element:
         if isinstance(node, etree._Entity):
             raise UnsafeXMLError(f"{what} contains an entity reference (&{node.name};); refused")
     return root
+
+
+def parse_xml_or_none(text, what: str = "XML"):
+    """parse_xml, or None when the document is refused (callers that skip what they cannot read)."""
+    try:
+        return parse_xml(text, what)
+    except UnsafeXMLError:
+        return None
+
+
+def copy_element(elem) -> etree._Element:
+    """A detached deep copy of an element of an already parsed (so already checked) tree."""
+    from copy import deepcopy
+    clone = deepcopy(elem)
+    clone.tail = None
+    return clone
 
 
 def text_of(elem, path: str):

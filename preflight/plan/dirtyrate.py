@@ -193,8 +193,8 @@ def measure(dom, windows=(1, 2), mode: str = "page-sampling", domain_type: Optio
     if mode not in MODES:
         raise DirtyRateError(f"unknown dirty-rate mode {mode!r}: use one of {', '.join(MODES)}")
     if domain_type is None:
-        from xml.etree import ElementTree
-        domain_type = ElementTree.fromstring(dom.XMLDesc(0)).get("type")
+        from preflight.facts.xmlsafe import parse_xml
+        domain_type = parse_xml(dom.XMLDesc(0), "domain XML").get("type")
     if mode != "page-sampling" and domain_type != "kvm":
         raise DirtyRateError(f"{mode} needs KVM (this domain is type '{domain_type}'; under TCG QEMU "
                              "crashes): use page-sampling")

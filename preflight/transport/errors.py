@@ -63,6 +63,15 @@ class CommandTimeout(TransportError):
         self.stderr = stderr
 
 
+class OutputTooLarge(TransportError):
+    """A remote command printed more than the per-exec byte cap; its channel was closed."""
+
+    def __init__(self, host, message, *, address=None, argv=None, limit=None):
+        super().__init__(host, message, address=address)
+        self.argv = argv
+        self.limit = limit
+
+
 class ChannelError(TransportError):
     """A session channel could not be opened or broke (e.g. sshd MaxSessions reached)."""
 

@@ -28,6 +28,7 @@ from typing import Optional, Sequence
 
 import paramiko
 
+from preflight.filesafe import UnsafeFileError, check_private_file
 from preflight.transport.errors import (
     AuthFailed,
     ChannelError,
@@ -37,12 +38,14 @@ from preflight.transport.errors import (
     ConnectTimeout,
     HostKeyChanged,
     HostKeyUnknown,
+    OutputTooLarge,
     TransportError,
 )
+from preflight.transport.known_hosts import GLOBAL_FILES, USER_FILES, KnownHostsSet, split_paths
 
 __all__ = [
     "HostTarget", "SshSettings", "SshContext", "Connection", "CommandResult",
-    "SshConfigFile", "KnownHosts", "fingerprint_sha256", "hostkey_name",
+    "SshConfigFile", "KnownHostsSet", "fingerprint_sha256", "hostkey_name",
 ]
 
 # paramiko logs handshake failures at ERROR; without a handler Python's last-resort handler
@@ -51,6 +54,10 @@ __all__ = [
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 READ_CHUNK = 1 << 20
+# Bytes one exec may return (stdout + stderr). The largest real fact batch is a few MiB (a
+# host's whole nft ruleset and lsblk); a host that sends more is broken or hostile (V6), and
+# buffering it would cost the operator's memory, 16 hosts wide.
+MAX_EXEC_BYTES = 64 << 20
 DEFAULT_WINDOW = 8 << 20          # per-channel window: large outputs stream without stalls
 DEFAULT_MAX_PACKET = 32768
 
@@ -99,36 +106,6 @@ def hostkey_name(address: str, port: int) -> str:
 _RSA_ALGOS = ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")
 
 
-class KnownHosts:
-    """known_hosts parsed once; thread-safe lookups; optional appends for first-contact trust."""
-
-    def __init__(self, path: Optional[str]):
-        self.path = os.path.expanduser(path) if path else os.path.expanduser("~/.ssh/known_hosts")
-        self._lock = threading.Lock()
-        self._keys = paramiko.HostKeys()
-        if os.path.exists(self.path):
-            try:
-                self._keys.load(self.path)
-            except (OSError, paramiko.SSHException) as exc:
-                raise ConfigError("-", f"cannot read known_hosts {self.path}: {exc}") from exc
-
-    def lookup(self, name: str) -> dict:
-        with self._lock:
-            entry = self._keys.lookup(name)
-            return dict(entry) if entry else {}
-
-    def add(self, name: str, key: paramiko.PKey) -> None:
-        """Record `key` for `name` in memory and append it to the file (created 0600)."""
-        with self._lock:
-            self._keys.add(name, key.get_name(), key)
-            directory = os.path.dirname(self.path)
-            if directory and not os.path.isdir(directory):
-                os.makedirs(directory, mode=0o700, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            with os.fdopen(fd, "a") as fh:
-                fh.write(f"{name} {key.get_name()} {key.get_base64()}\n")
-
-
 # --- ssh_config -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -140,7 +117,9 @@ class ResolvedHost:
     identity_files: tuple
     proxy_jump: Optional[str]
     hostkey_alias: Optional[str]
-    known_hosts_file: Optional[str] = None    # ssh_config UserKnownHostsFile (first file)
+    known_hosts_files: Optional[tuple] = None        # ssh_config UserKnownHostsFile (all; None: default)
+    global_known_hosts_files: Optional[tuple] = None  # ssh_config GlobalKnownHostsFile (None: default)
+    hash_known_hosts: bool = False                    # ssh_config HashKnownHosts
 
     @property
     def hostkey_name(self) -> str:
@@ -156,6 +135,10 @@ class SshConfigFile:
             path = default if os.path.exists(default) else None
         self.path = os.path.expanduser(path) if path else None
         if self.path:
+            try:
+                check_private_file(self.path, "ssh_config")
+            except UnsafeFileError as exc:
+                raise ConfigError("-", str(exc)) from exc
             try:
                 self._config = paramiko.SSHConfig.from_path(self.path)
             except (OSError, paramiko.SSHException) as exc:
@@ -178,17 +161,15 @@ class SshConfigFile:
             identity_files=tuple(os.path.expanduser(p) for p in opts.get("identityfile", [])),
             proxy_jump=jump,
             hostkey_alias=opts.get("hostkeyalias"),
-            known_hosts_file=_first_path(opts.get("userknownhostsfile")),
+            known_hosts_files=_paths(opts.get("userknownhostsfile")),
+            global_known_hosts_files=_paths(opts.get("globalknownhostsfile")),
+            hash_known_hosts=str(opts.get("hashknownhosts") or "").lower() == "yes",
         )
 
 
-def _first_path(value) -> Optional[str]:
-    if not value:
-        return None
-    if isinstance(value, (list, tuple)):
-        value = " ".join(value)
-    first = value.split()[0]
-    return None if first.lower() == "none" else os.path.expanduser(first)
+def _paths(value) -> Optional[tuple]:
+    paths = split_paths(value)
+    return None if paths is None else tuple(paths)
 
 
 def _local_user() -> str:
@@ -254,10 +235,12 @@ class Connection:
         self.transport = transport
         self.via = via
         self.command_timeout = command_timeout
+        self.max_exec_bytes = MAX_EXEC_BYTES
         self.connect_elapsed = connect_elapsed
         self._lock = threading.Lock()
         self._round_trips = 0
         self._closed = False
+        self.abort_reason: Optional[str] = None
 
     # -- bookkeeping --
     @property
@@ -285,7 +268,18 @@ class Connection:
             argv = ["sudo", "-n", "--"] + argv
         return shlex.join(argv)
 
+    def abort(self, reason: str) -> None:
+        """Close the connection from another thread (a time budget ran out): whatever waits on
+        it fails now, saying `reason`."""
+        self.abort_reason = reason
+        self.close()
+
+    def _aborted(self) -> ChannelError:
+        return ChannelError(self.name, f"{self.name} ({self.address}): {self.abort_reason}", address=self.address)
+
     def _open_session(self, window_size=DEFAULT_WINDOW) -> paramiko.Channel:
+        if self.abort_reason:
+            raise self._aborted()
         if self._closed:
             raise ChannelError(self.name, f"{self.name}: connection already closed",
                                address=self.address)
@@ -348,11 +342,23 @@ class Connection:
                 chan.shutdown_write()
             fd = chan.fileno()
             deadline = started + timeout
+            size = 0
             while True:
-                while chan.recv_ready():
+                # one chunk of each per turn: a stream that never pauses cannot put off the
+                # deadline or the byte cap (both checked every turn)
+                if chan.recv_ready():
                     out.append(chan.recv(READ_CHUNK))
-                while chan.recv_stderr_ready():
+                    size += len(out[-1])
+                if chan.recv_stderr_ready():
                     err.append(chan.recv_stderr(READ_CHUNK))
+                    size += len(err[-1])
+                if self.abort_reason:
+                    raise self._aborted()
+                if size > self.max_exec_bytes:
+                    raise OutputTooLarge(
+                        self.name, f"{self.name} ({self.address}): `{_short(cmd)}` printed more than "
+                        f"{self.max_exec_bytes >> 20} MiB; its channel was closed (a broken or hostile host)",
+                        address=self.address, argv=list(argv), limit=self.max_exec_bytes)
                 if (chan.closed or (chan.exit_status_ready() and chan.eof_received)) \
                         and not chan.recv_ready() and not chan.recv_stderr_ready():
                     break
@@ -364,9 +370,14 @@ class Connection:
                         f"{timeout:g} s; its channel was closed (raise the command timeout if the host is just slow)",
                         address=self.address, argv=list(argv), timeout=timeout,
                         stdout=b"".join(out), stderr=b"".join(err))
-                select.select([fd], [], [], min(remaining, 0.5))
+                if not chan.recv_ready() and not chan.recv_stderr_ready():
+                    select.select([fd], [], [], min(remaining, 0.5))
+            if self.abort_reason:
+                raise self._aborted()
             rc = chan.recv_exit_status() if chan.exit_status_ready() else -1
         except (paramiko.SSHException, EOFError, OSError) as exc:
+            if self.abort_reason:
+                raise self._aborted() from exc
             raise ChannelError(self.name, f"{self.name} ({self.address}): `{_short(cmd)}` broke: {exc}",
                                address=self.address) from exc
         finally:
@@ -421,9 +432,12 @@ class SshContext:
     def __init__(self, settings: Optional[SshSettings] = None):
         self.settings = settings or SshSettings()
         self.config = SshConfigFile(self.settings.ssh_config)
-        # explicit setting > ssh_config UserKnownHostsFile > ~/.ssh/known_hosts; each file parsed once
-        self.known_hosts = KnownHosts(self.settings.known_hosts)
-        self._known_files: dict = {self.known_hosts.path: self.known_hosts}
+        # explicit setting (only that file) > ssh_config User/GlobalKnownHostsFile > OpenSSH's
+        # defaults; each set parsed once (preflight.transport.known_hosts)
+        self._known_files: dict = {}
+        if self.settings.known_hosts:
+            path = os.path.expanduser(self.settings.known_hosts)
+            self._known_files[None] = KnownHostsSet(files=(path,), write_to=path)
         self._lock = threading.Lock()
         self._key_cache: dict = {}            # path -> PKey | None (unloadable)
         self._key_notes: dict = {}            # path -> why it could not be used
@@ -432,6 +446,7 @@ class SshContext:
         self._connections: list = []
         self._agent = None
         self._agent_keys = None
+        self.on_connect = None                # called with every new Connection (run deadline)
 
     # -- keys --
     def _agent_key_list(self) -> list:
@@ -477,14 +492,20 @@ class SshContext:
                 keys.append((path, key))
         return keys
 
-    def known_hosts_for(self, resolved: ResolvedHost) -> KnownHosts:
-        if self.settings.known_hosts or not resolved.known_hosts_file:
-            return self.known_hosts
-        path = resolved.known_hosts_file
+    def known_hosts_for(self, resolved: ResolvedHost) -> KnownHostsSet:
+        if None in self._known_files:
+            return self._known_files[None]
+        user = resolved.known_hosts_files
+        user = tuple(os.path.expanduser(p) for p in USER_FILES) if user is None else user
+        glob = resolved.global_known_hosts_files
+        glob = GLOBAL_FILES if glob is None else glob
+        key = (user, glob, resolved.hash_known_hosts)
         with self._lock:
-            kh = self._known_files.get(path)
+            kh = self._known_files.get(key)
             if kh is None:
-                kh = self._known_files[path] = KnownHosts(path)
+                kh = self._known_files[key] = KnownHostsSet(files=user + tuple(glob),
+                                                            write_to=user[0] if user else None,
+                                                            hash_names=resolved.hash_known_hosts)
             return kh
 
     # -- connecting --
@@ -501,6 +522,8 @@ class SshContext:
         conn = self._connect_resolved(target.name, resolved, via)
         with self._lock:
             self._connections.append(conn)
+        if self.on_connect is not None:
+            self.on_connect(conn)
         return conn
 
     def _jump_chain(self, for_host: str, proxy_jump: str, depth: int = 0) -> Connection:
@@ -527,6 +550,8 @@ class SshContext:
                                         address=exc.address) if type(exc) in (ConnectFailed, ConnectTimeout, AuthFailed) \
                             else exc
                     self._jumps[key] = conn
+                    if self.on_connect is not None:
+                        self.on_connect(conn)
             via = conn
         return via
 
@@ -590,8 +615,12 @@ class SshContext:
                     name, f"{name}: SSH handshake with {resolved.address}:{resolved.port} did not finish "
                     f"within {timeout:g} s{': ' + str(exc) if exc else ''} (is it an SSH server? overloaded?)",
                     address=resolved.address)
-            self._verify_host_key(name, resolved, transport.get_remote_server_key(), known)
+            offered = transport.get_remote_server_key()
+            new_key = self._verify_host_key(name, resolved, offered, known)
             self._authenticate(name, resolved, transport)
+            if new_key:
+                # first-contact trust is stored only once the host has also let us in (W1)
+                self.known_hosts_for(resolved).add(known_name, offered)
             if self.settings.keepalive_interval:
                 transport.set_keepalive(self.settings.keepalive_interval)
             ok = True
@@ -618,17 +647,22 @@ class SshContext:
         if first:
             opts.key_types = first + [k for k in available if k not in first]
 
-    def _verify_host_key(self, name: str, resolved: ResolvedHost, key: paramiko.PKey, known: dict) -> None:
+    def _verify_host_key(self, name: str, resolved: ResolvedHost, key: paramiko.PKey, known: dict) -> bool:
+        """Raise unless the key is known (False) or may be trusted on first contact (True)."""
         known_name = resolved.hostkey_name
         fp = fingerprint_sha256(key)
         ktype = key.get_name()
         known_hosts = self.known_hosts_for(resolved)
         kh = known_hosts.path
         port_opt = f"-p {resolved.port} " if resolved.port != 22 else ""
+        if known_hosts.revoked(known_name, key):
+            raise HostKeyChanged(name, f"{name} ({resolved.address}:{resolved.port}): host key {ktype} {fp} is "
+                                 "marked @revoked in known_hosts; never accepted", address=resolved.address,
+                                 fingerprint=fp, key_type=ktype)
         if known:
             expected = known.get(ktype)
             if expected is not None and expected.asbytes() == key.asbytes():
-                return
+                return False
             old = ", ".join(f"{t} {fingerprint_sha256(k)}" for t, k in known.items())
             raise HostKeyChanged(
                 name,
@@ -637,9 +671,14 @@ class SshContext:
                 f"automatically. Verify the new fingerprint on the host's console (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), "
                 f"then remove the old entry (ssh-keygen -f {kh} -R '{known_name}') and add the new one",
                 address=resolved.address, fingerprint=fp, key_type=ktype)
+        if known_hosts.has_authority(known_name):
+            raise HostKeyUnknown(
+                name, f"{name} ({resolved.address}:{resolved.port}): known_hosts vouches for {known_name} through "
+                f"a @cert-authority, which preflight cannot verify (it does not use host certificates); add the "
+                f"host's own key ({ktype} {fp}, verified out of band) to {kh}. Never trusted on first contact",
+                address=resolved.address, fingerprint=fp, key_type=ktype)
         if self.settings.trust_new_host_keys:
-            known_hosts.add(known_name, key)
-            return
+            return True
         raise HostKeyUnknown(
             name,
             f"{name} ({resolved.address}:{resolved.port}): unknown host key {ktype} {fp} (no entry for "

@@ -1,6 +1,6 @@
 """nfs.export_allows_host and nfs.root_squash on built facts."""
 
-from checks.nfs import export_allows_host, root_squash
+from preflight.checks.nfs import export_allows_host, root_squash
 from factories import ROOT, as_list, domain, file_disk, net_disk, run_spec, statuses
 from storage_factories import hv, mig, nas, nfs_mount
 
@@ -147,7 +147,7 @@ def test_soft_mount_is_not_this_checks_business():
 
 # --- nfs.server_reachable -------------------------------------------------------------
 
-from checks.nfs import server_reachable   # noqa: E402
+from preflight.checks.nfs import server_reachable   # noqa: E402
 
 
 def probes(nfs="answered", rpcbind="answered", mountd="answered", server="nas"):

@@ -2,7 +2,8 @@ from dataclasses import replace
 
 from factories import (NFS, ROOT, as_list, domain, file_disk, host, migration, mount, net_disk,
                        run_spec, statuses)
-from preflight.checks.storage import SHARED_FS_TYPES, shared_storage
+from preflight.checks.storage import shared_storage
+from preflight.facts.mountinfo import SHARED_FS_TYPES
 from preflight.facts.models import Disk, DiskHost
 
 

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 from factories import ROOT, Disk, block_facts, domain, file_disk, host, lun, migration, mount, run_spec, statuses, cluster
 
-from checks.storage_access import disk_secrets, qemu_write_access
-from checks.storage_cluster import cluster_fs
+from preflight.checks.storage_access import disk_secrets, qemu_write_access
+from preflight.checks.storage_cluster import cluster_fs
 from preflight.facts.models import ClusterStack, FileStat, LibvirtSecret, QemuCredentials, WriteTest
 
 UUID = "8c3fb912-acd5-4736-9400-a51e12ccde15"

@@ -3,8 +3,8 @@ facts (views built by the real parser from the lab's recorded outputs where one 
 
 from pathlib import Path
 
-from checks.nfs import export_allows_host
-from checks.storage_network import iscsi_lun
+from preflight.checks.nfs import export_allows_host
+from preflight.checks.storage_network import iscsi_lun
 from factories import ROOT, as_list, domain, net_disk, statuses
 from preflight.facts.listings import CHAP_SKIP, parse_listing_rows
 from preflight.facts.models import Disk, DiskHost, IscsiSession

@@ -1,6 +1,6 @@
 """storage.mount_options on built facts."""
 
-from checks.storage_mounts import mount_options
+from preflight.checks.storage_mounts import mount_options
 from factories import ROOT, as_list, domain, file_disk, mount, net_disk, run_spec, statuses
 from storage_factories import fstab, hv, mig, nfs_mount
 

@@ -1,6 +1,6 @@
 """storage.portal_reachable on built facts: every network-disk server answers from the destination."""
 
-from checks.storage_network import portal_reachable
+from preflight.checks.storage_network import portal_reachable
 from factories import as_list, domain, file_disk, host, migration, net_disk, statuses
 from preflight.facts.models import Disk, DiskHost
 

@@ -3,7 +3,6 @@
 import subprocess
 import sys
 
-import pytest
 
 
 def run(*args, cwd=None, env=None):
@@ -14,7 +13,7 @@ def run(*args, cwd=None, env=None):
 def one_line_error(proc, needle):
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
-    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("preflight: error: ")
     assert needle in lines[0]

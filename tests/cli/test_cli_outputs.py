@@ -147,6 +147,7 @@ def test_replay_reports_the_recorded_cluster_and_time(recording, tmp_path):
 
 def test_the_demo_reports_the_cluster_its_facts_come_from(tmp_path):
     proc = run("check", "--json", str(tmp_path / "r.json"), "--quiet")
+    assert proc.returncode == 1, proc.stderr
     doc = json.loads((tmp_path / "r.json").read_text())
     assert doc["run"]["cluster"] == "lab" and doc["run"]["facts_recorded"]
 

@@ -10,13 +10,12 @@ import pytest
 import xmlschema
 
 from cli_helpers import run_cli
-from preflight.model import subject_key
+from preflight.model import status_rank, subject_key
 from preflight.reports.integrity import sha256_text
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "preflight" / "demo" / "demo-facts.json"
 XSD = ROOT / "tests" / "fixtures" / "junit" / "jenkins-xunit-junit-10.xsd"
-RANK = {"skip": 0, "pass": 1, "waived": 2, "warn": 3, "error": 4, "fail": 5}
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +44,7 @@ def expected_counts(doc):
     worst = {}
     for r in doc["results"]:
         key = (r["check"], subject_key(r))
-        worst[key] = max(worst.get(key, "skip"), r["status"], key=RANK.get)
+        worst[key] = max(worst.get(key, "skip"), r["status"], key=status_rank)
     out = {"tests": len(worst) + len(doc["migrations"]), "failures": 0, "errors": 0, "skipped": 0}
     outcome = {"fail": "failures", "error": "errors", "skip": "skipped", "waived": "skipped"}
     for status in worst.values():

@@ -6,7 +6,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "checks"))
 
 from factories import (NFS, ROOT, MultipathMap, block_disk, block_facts, cluster, domain,  # noqa: E402
-                       file_disk, host, lun, mount, net_disk, pair)
+                       file_disk, host, lun, net_disk, pair)
 
 from preflight.engine.disks import build_disk_inventory, disk_verdict  # noqa: E402
 from preflight.engine.registry import discover  # noqa: E402

@@ -961,6 +961,9 @@ def format_table(results: dict) -> str:
 
 BRIDGE_MISSING_HOST = "hv3"       # br-app removed here; vm-gluster (hv1) has a NIC on br-app
 FIREWALL_HOST = "hv2"             # rejects tcp 49152-49215 (libvirt's migration ports)
+# Every lab firewall matches `ct state new`, as real rulesets do: a bare `tcp dport 49152-49215` rule
+# also hits the replies to the host's OWN outgoing connections whose ephemeral port falls in that range
+# (1 in ~440), which once made a probe from hv2 time out in CI.
 MOUNT_MISSING_HOST = "hv3"        # /srv/vmstore (gluster vol0) unmounted (or vol1 mounted) here
 NFT_TABLE = f"{PREFIX}_lab"
 
@@ -982,7 +985,7 @@ def firewall_reject_apply() -> None:
     firewall_reject_revert()
     ruleset = (f"table inet {NFT_TABLE} {{\n chain input {{\n"
                "  type filter hook input priority 0; policy accept;\n"
-               "  tcp dport 49152-49215 reject with tcp reset\n }\n}\n")
+               "  ct state new tcp dport 49152-49215 reject with tcp reset\n }\n}\n")
     run(["ip", "netns", "exec", ns_name(FIREWALL_HOST), "nft", "-f", "-"], input=ruleset)
 
 
@@ -1191,8 +1194,8 @@ def firewall_one_source_apply() -> None:
     src, dst = FIREWALL_ONE_SOURCE
     ruleset = (f"table inet {NFT_TABLE} {{\n chain input {{\n"
                "  type filter hook input priority 0; policy accept;\n"
-               f"  ip saddr {address(src)} tcp dport 49152-49215 reject with tcp reset\n"
-               "  tcp dport 49153-49215 reject with tcp reset\n }\n}\n")
+               f"  ip saddr {address(src)} ct state new tcp dport 49152-49215 reject with tcp reset\n"
+               "  ct state new tcp dport 49153-49215 reject with tcp reset\n }\n}\n")
     run(["ip", "netns", "exec", ns_name(dst), "nft", "-f", "-"], input=ruleset)
 
 
@@ -1750,7 +1753,7 @@ def firewall_drop_subnet_apply() -> None:
     firewall_drop_subnet_revert()
     ruleset = (f"table inet {NFT_TABLE} {{\n chain input {{\n"
                "  type filter hook input priority 0; policy accept;\n"
-               f"  ip saddr {drop_subnet()} tcp dport 49152-49215 drop\n }}\n}}\n")
+               f"  ip saddr {drop_subnet()} ct state new tcp dport 49152-49215 drop\n }}\n}}\n")
     run(["ip", "netns", "exec", ns_name(DROP_HOST), "nft", "-f", "-"], input=ruleset)
 
 

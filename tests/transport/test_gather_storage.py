@@ -9,20 +9,10 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from preflight.facts.gather import _gather_pools, chain_targets, gather_chains
+from preflight.facts.gather import _gather_pools, chain_targets, gather_image_batch
 from preflight.facts.storage_parse import parse_storage_fields
 
-
-class LocalConn:
-    """run_script() like preflight.transport.ssh.Connection, counted, executed here."""
-
-    def __init__(self):
-        self.round_trips = 0
-
-    def run_script(self, script, timeout=None):
-        self.round_trips += 1
-        p = subprocess.run(["sh", "-s"], input=script.encode(), capture_output=True, timeout=60)
-        return NS(rc=p.returncode, stdout_bytes=p.stdout, stderr=p.stderr.decode())
+from .local_conn import LocalConn
 
 
 def dom_xml(*disks):
@@ -38,7 +28,9 @@ def test_all_chains_in_one_exec_and_parsed(tmp_path):
     lv = {"domains": [
         {"name": "a", "active": True, "xml": dom_xml(
             f"<disk type='file'><driver type='qcow2'/><source file='{top}'/><target dev='vda'/></disk>",
-            f"<disk type='file' device='cdrom'><source file='{missing}'/><target dev='sda'/></disk>",
+            f"<disk type='file'><driver type='qcow2'/><source file='{missing}'/><target dev='vde'/></disk>",
+            f"<disk type='file' device='cdrom'><driver type='qcow2'/><source file='{missing}'/>"
+            "<target dev='sda'/></disk>",
             "<disk type='volume'><driver type='qcow2'/><source pool='p' volume='v'/><target dev='vdb'/></disk>",
             "<disk type='network'><driver type='qcow2'/><source protocol='nfs' name='/e/x.qcow2'>"
             "<host name='nas'/></source><target dev='vdc'/></disk>",
@@ -48,10 +40,11 @@ def test_all_chains_in_one_exec_and_parsed(tmp_path):
             "<disk type='file'><source file='/never/asked.qcow2'/><target dev='vda'/></disk>")}],
         "volumes": [{"pool": "p", "volume": "v", "path": str(top)}]}
     targets = chain_targets(lv)
-    assert targets == [str(top), str(missing), "nfs://nas/e/x.qcow2"]
+    # cdrom images are never probed, whatever the XML says their format is
+    assert targets == [(str(top), "qcow2"), (str(missing), "qcow2"), ("nfs://nas/e/x.qcow2", "qcow2")]
     conn = LocalConn()
-    chains, why = gather_chains(conn, targets[:2])
-    assert why is None and conn.round_trips == 1
+    chains, access, why = gather_image_batch(conn, targets[:2], {}, {})
+    assert why is None and conn.round_trips == 1 and access == {"stats": {}}
     fields = parse_storage_fields({"chains": chains}, {})
     good, bad = fields["disk_chains"][str(top)], fields["disk_chains"][str(missing)]
     assert good.backing_files == (str(base),) and good.error is None
@@ -60,7 +53,7 @@ def test_all_chains_in_one_exec_and_parsed(tmp_path):
 
 def test_no_images_no_exec():
     conn = LocalConn()
-    assert gather_chains(conn, []) == ({}, None) and conn.round_trips == 0
+    assert gather_image_batch(conn, [], {}, {}) == ({}, {"stats": {}}, None) and conn.round_trips == 0
 
 
 class FakePool:

@@ -52,7 +52,7 @@ def test_moby_fedora_escaped_cifs_source_and_spaces_in_super_options():
 def test_nfs4_line_from_libvirts_recorded_proc_mounts():
     # tests/fixtures/host/proc-mounts.libvirt-mounts3.txt holds a real nfs4 line in /proc/mounts
     # format. It is rewritten here (not recorded!) into the mountinfo layout, fields unchanged.
-    line = next(l for l in read("host/proc-mounts.libvirt-mounts3.txt").splitlines() if " nfs4 " in l)
+    line = next(x for x in read("host/proc-mounts.libvirt-mounts3.txt").splitlines() if " nfs4 " in x)
     source, point, fstype, options, _, _ = line.split(" ")
     mount = parse_mountinfo_line(f"40 20 0:45 / {point} rw,relatime shared:30 - {fstype} {source} {options}")
     assert (mount.fstype, mount.source, mount.mountpoint) == ("nfs4", "host:/nfs", "/nfs")

@@ -13,6 +13,19 @@ def ok(out):
     return {"rc": 0, "out": out, "err": ""}
 
 
+def compat_shell():
+    """issue 10's shell keys, from recorded outputs (tests/fixtures/compat)."""
+    none = {"rc": 127, "out": "", "err": "not found"}
+    return {"kvm_dev": ok(read("compat/kvm-stat.lab-hv1.txt") + "ids 0:0\n"),
+            "smbios_uuid": ok("4C4C4544-0042-3510-8052-B7C04F4B4E31\n"),
+            "meminfo": ok(read("compat/proc-meminfo.this-machine.txt")),
+            "hugepages": ok(read("compat/hugepages-sysfs.this-machine.txt")),
+            "numa_nodes": ok(read("compat/numa-sysfs.this-machine.txt")), "nproc": ok("2\n"),
+            "chrony": ok(read("compat/chronyc-tracking.chrony-doc.txt")), "timedatectl": none, "ntpq": none,
+            "nft": ok(read("compat/nft-j-ruleset.drop-subnet.lab-hv3.json")), "iptables": none,
+            "firewalld_state": none, "firewalld_zones": none, "firewalld_default": none}
+
+
 def raw_host():
     return {
         "address": "10.251.7.11", "reachable": True, "error": None, "round_trips": 1, "libvirt_calls": 9,
@@ -32,6 +45,7 @@ def raw_host():
             "fc_hosts": ok(""), "qemu_caps": ok(read("storage/qemu-caps-cache-grep.lab-hv1.txt")),
             "cluster_stack": ok(read("storage/cluster-stack.this-machine.txt")),
             "blkid": ok(read("storage/blkid-export.this-machine.txt")),
+            **compat_shell(),
         },
         "image_access": {"user": "libvirt-qemu", "group": "libvirt-qemu", "dynamic_ownership": True,
                          "keeps_caps": False,

@@ -62,7 +62,7 @@ def test_lsblk_majmin_and_blkid_map_a_mount_to_its_uuid():
     ids = parse_blkid_export(read("storage/blkid-export.this-machine.txt"))
     assert ids["/dev/loop0"] == ("ext4", "8c3fb912-acd5-4736-9400-a51e12ccde15")
     (m,) = parse_mountinfo(read("storage/mountinfo-loop-ext4.this-machine.txt"))
-    from checks._access import fs_identity
+    from preflight.derive.access import fs_identity
     from preflight.facts.models import BlockFacts
     host = HostFacts(name="h", block=BlockFacts(devices=devs), fs_ids=ids)
     assert fs_identity(host, m) == ("8c3fb912-acd5-4736-9400-a51e12ccde15", "/dev/loop0", None)
@@ -127,7 +127,7 @@ def test_access_plan_reads_qemu_conf_and_only_writable_running_images():
     assert (acc["user"], acc["group"], acc["dynamic_ownership"], acc["keeps_caps"]) == \
         ("libvirt-qemu", "libvirt-qemu", True, False)
     assert keys["qemu_uid"] == ["id", "-u", "--", "libvirt-qemu"]
-    assert keys["qemu_group_ent"] == ["getent", "group", "libvirt-qemu"]
+    assert keys["qemu_group_ent"] == ["getent", "group", "--", "libvirt-qemu"]
     assert keys["stat_0"][-4:] == ancestors("/srv/vmstore/a.qcow2")
     assert "stat_mounts" not in keys                              # ext4 is not shared
     assert access_keys([], ["/srv/vmstore"], None, None) == {

@@ -1,4 +1,6 @@
-"""Helpers of storage.cluster_fs, storage.qemu_write_access, storage.disk_secrets (not a check module).
+"""What QEMU's user may open, which cluster stack a file system needs and whether it runs, which
+libvirt secret a disk references: derived facts of storage.cluster_fs, storage.qemu_write_access and
+storage.disk_secrets.
 
 Pure functions over typed facts; none of them can PASS what it could not resolve.
 """
@@ -7,9 +9,8 @@ from __future__ import annotations
 
 import posixpath
 
-from preflight.facts.mountinfo import find_mount
-
-from ._storage import SHARED_FS_TYPES, actual_storage, fact_missing
+from preflight.derive.storage_location import actual_storage, fact_missing
+from preflight.facts.mountinfo import SHARED_FS_TYPES, find_mount
 
 # File systems on which root's chown may be refused (root_squash, CIFS without unix extensions):
 # libvirt's DAC driver then logs it and goes on, so the image keeps its current owner.

@@ -1,0 +1,61 @@
+"""Host text made visible: what a host or a tenant wrote never acts on the reader's screen.
+
+Control characters (terminal escapes, newlines that start forged report lines) and Unicode
+format characters (bidi overrides and isolates that reorder a name, zero-width characters
+that hide a difference, line/paragraph separators) are shown escaped: `\\x1b`, `\\n`,
+`\\u202e`. Used for everything printed to stderr, for single-line report fields, and (format
+characters only: autoescape handles markup) in the HTML.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import unicodedata
+
+__all__ = ["visible", "visible_format_chars", "one_line"]
+
+
+def _format_class() -> str:
+    ranges, start, prev = [], None, None
+    for cp in range(0x80, sys.maxunicode + 1):
+        if unicodedata.category(chr(cp)) in ("Cf", "Zl", "Zp"):
+            if start is None:
+                start = cp
+            elif cp != prev + 1:
+                ranges.append((start, prev))
+                start = cp
+            prev = cp
+    ranges.append((start, prev))
+    return "".join(re.escape(chr(a)) + ("-" + re.escape(chr(b)) if b != a else "") for a, b in ranges)
+
+
+_FORMAT = _format_class()
+_ONE_LINE = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f{_FORMAT}]")
+_BLOCK = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_FORMAT}]")
+_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _escape(m) -> str:
+    ch = m.group()
+    if ch in _NAMED:
+        return _NAMED[ch]
+    cp = ord(ch)
+    return f"\\x{cp:02x}" if cp < 0x100 else f"\\u{cp:04x}" if cp < 0x10000 else f"\\U{cp:08x}"
+
+
+def visible(text: str, *, newlines: bool = False) -> str:
+    """`text` with controls and format characters escaped; `newlines=True` keeps \\n and \\t
+    (a multi-line block the tool itself laid out)."""
+    return (_BLOCK if newlines else _ONE_LINE).sub(_escape, text or "")
+
+
+def one_line(text) -> str:
+    """One printable line (stderr, progress, error messages)."""
+    return visible(str(text) if text is not None else "")
+
+
+def visible_format_chars(text: str) -> str:
+    """Only the format characters (bidi, zero-width) and C0/C1 controls but \\n and \\t escaped:
+    for HTML, where markup is escaped by autoescape and newlines are plain whitespace."""
+    return _BLOCK.sub(_escape, text)
