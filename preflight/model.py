@@ -142,15 +142,15 @@ class Result:
         return subject_key(self.__dict__)
 
     def key(self) -> str:
-        """check:scope:subject[:disk=D][:item]: the same finding about the same thing gets the same key
+        """check/scope/subject[/disk=D][/item]: the same finding about the same thing gets the same key
         in every run (what waivers, drift and JUnit match on). The subject part is rebuilt from the
         fields, not the free-text subject: host, domain@host, source->destination,
         domain@source->destination."""
-        key = f"{self.check}:{self.scope}:{self.subject_key()}"
+        key = f"{self.check}/{self.scope}/{self.subject_key()}"
         if self.disk is not None:
-            key += f":disk={self.disk}"
+            key += f"/disk={self.disk}"
         if self.item is not None:
-            key += f":{self.item}"
+            key += f"/{self.item}"
         return key
 
     def to_dict(self) -> dict:

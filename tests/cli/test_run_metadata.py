@@ -82,11 +82,11 @@ def test_every_result_has_a_unique_stable_id_scope_and_severity(tmp_path):
     severity = {c["id"]: c["severity"] for c in a["checks"]}
     for r in a["results"]:
         assert r["severity"] == severity[r["check"]]
-        assert r["id"].startswith(f"{r['check']}:{r['scope']}:")
+        assert r["id"].startswith(f"{r['check']}/{r['scope']}/") and "[masked]" not in r["id"]
     failing = {r["id"] for r in a["results"] if r["status"] == "fail"}
-    assert "storage.shared:migration:vm-local@hv1->hv2:disk=vda" in failing
-    assert "firewall.migration_ports:pair:hv1->hv2" in failing
-    assert "domain.blockers:domain:vm-invtsc@hv3" in failing
+    assert "storage.shared/migration/vm-local@hv1->hv2/disk=vda" in failing
+    assert "firewall.migration_ports/pair/hv1->hv2" in failing
+    assert "domain.blockers/domain/vm-invtsc@hv3" in failing
     counts = a["counts"]
     assert counts["results"] == a["run"]["counts"] and sum(counts["migrations"].values()) == len(a["migrations"])
     assert counts["migrations"]["fail"] == sum(m["verdict"] == "fail" for m in a["migrations"])
@@ -112,4 +112,4 @@ def test_a_nic_removed_leaves_the_other_nics_ids_alone(tmp_path):
     old, new = nic_results(before), nic_results(after)
     assert len(new) == len(old) - 2                         # one NIC fewer, two destinations
     assert set(new) < set(old) and all(old[i] == new[i] for i in new)
-    assert "network.guest_networks:migration:vm-gluster@hv1->hv3:nic=52:54:00:a0:e9:01" in new
+    assert "network.guest_networks/migration/vm-gluster@hv1->hv3/nic=52:54:00:a0:e9:01" in new

@@ -43,7 +43,7 @@ def test_waiving_every_real_fault_clears_the_exit_code_but_not_the_verdicts(tmp_
     assert doc["run"]["counts"]["fail"] == 0 and doc["run"]["counts"]["waived"] == 6
     waived = [r for r in doc["results"] if r["status"] == "waived"]
     assert {r["waiver"]["status"] for r in waived} == {"fail"}
-    local = next(r for r in waived if r["id"] == "storage.shared:migration:vm-local@hv1->hv2:disk=vda")
+    local = next(r for r in waived if r["id"] == "storage.shared/migration/vm-local@hv1->hv2/disk=vda")
     assert local["waiver"]["approver"] == "J. Doe (CAB)" and local["waiver"]["ticket"] == "CHG-4701"
     assert local["waiver"]["expires"] == "2099-12-31" and local["waiver"]["reason"] == "accepted risk 1"
     # the migrations would still fail: they stay FAIL, their blockers listed as waived
