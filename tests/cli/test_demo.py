@@ -14,15 +14,6 @@ def run(*args):
                           timeout=120)
 
 
-def _recorded_before_issue10() -> bool:
-    from pathlib import Path
-
-    import preflight.demo
-
-    facts = json.loads((Path(preflight.demo.__file__).parent / "demo-facts.json").read_text())
-    return not any("kvm_dev" in (h.get("shell") or {}) for h in facts["hosts"].values())
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
@@ -40,13 +31,7 @@ def test_demo_reports_real_failures(demo):
     assert {"storage.shared", "firewall.migration_ports", "network.guest_networks",
             "domain.blockers"} <= failing
     verdicts = {m["verdict"] for m in report["migrations"]}
-    if _recorded_before_issue10():
-        # issue 10's checks read facts this recording lacks: ERROR ("not gathered"), never pass,
-        # until the demo is re-recorded (scripts/record-demo.sh)
-        assert "fail" in verdicts and "pass" not in verdicts
-        assert all("host.kvm_device" in m["undecided"] for m in report["migrations"] if m["verdict"] == "unknown")
-    else:
-        assert {"pass", "fail"} <= verdicts
+    assert {"pass", "fail"} <= verdicts
     for m in report["migrations"]:
         assert (m["verdict"] == "fail") == bool(m["blockers"])
     assert "<html" in html and "Migration matrix" in html

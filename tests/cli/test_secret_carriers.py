@@ -53,8 +53,9 @@ MARKERS = [*DOMAIN_CARRIERS, *OUTSIDE_DEVICES, *DISK_CARRIERS, "TOKVALUE", "CIFS
 
 
 def hostile_xml(xml: str) -> str:
-    xml = xml.replace('<domain type="kvm">', "<domain type='kvm' xmlns:qemu="
-                      "'http://libvirt.org/schemas/domain/qemu/1.0'>", 1)
+    # the live XML's root also carries id="N": declare the namespace whatever follows the type
+    xml = xml.replace('<domain type="kvm"', "<domain xmlns:qemu="
+                      "'http://libvirt.org/schemas/domain/qemu/1.0' type='kvm'", 1)
     xml = xml.replace("</devices>", "".join(DISK_CARRIERS.values()) + "</devices>" +
                       "".join(v for k, v in OUTSIDE_DEVICES.items() if k != "KICKSTARTPW") +
                       "<qemu:commandline><qemu:arg value='-drive'/>" + "".join(DOMAIN_CARRIERS.values()) +

@@ -41,10 +41,12 @@ def test_V9_one_line_escapes_controls_newlines_and_format_chars():
 
 def hostile_replay(tmp_path) -> tuple:
     record = json.loads(DEMO.read_text())
-    dom = record["hosts"]["hv1"]["libvirt"]["domains"][1]
+    dom = next(d for d in record["hosts"]["hv1"]["libvirt"]["domains"] if d["name"] == "vm-local")
     forged = "/var/lib/libvirt/images/x.qcow2&#10;&#10;= SUMMARY =&#10;No migration is blocked (of 6).&#10;"
-    dom["xml"] = dom["xml"].replace("/var/lib/libvirt/images/vm-local.qcow2", forged, 1)
-    dom["xml"] = dom["xml"].replace("<name>vm-local</name>", f"<name>vm-{RLO}lacol</name>", 1)
+    for key in ("xml", "live_xml"):          # the live XML is what the checks read when recorded
+        if dom.get(key):
+            dom[key] = dom[key].replace("/var/lib/libvirt/images/vm-local.qcow2", forged, 1)
+            dom[key] = dom[key].replace("<name>vm-local</name>", f"<name>vm-{RLO}lacol</name>", 1)
     rec = tmp_path / "rec.json"
     rec.write_text(json.dumps(record))
     html = tmp_path / "r.html"

@@ -227,7 +227,9 @@ def run(record):
 def test_a_clean_cluster_still_exits_0():
     report = run(demo())
     assert report.exit_code() == 0 and report.coverage()["judged"] and not report.unassessed
-    assert "No migration is blocked (of 10); 10 can proceed." in headline(render_html(report))
+    n = len(report.migrations)                # every running guest x every other hypervisor
+    assert n >= 10
+    assert f"No migration is blocked (of {n}); {n} can proceed." in headline(render_html(report))
 
 
 @pytest.mark.parametrize("make, reason", [
