@@ -16,8 +16,10 @@ Validated in the tests against the JUnit schema of Jenkins' xunit plugin (tests/
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
+import re
 from typing import Optional
+
+from lxml import etree as ET   # building XML only; nothing is parsed here (parsing: facts.xmlsafe)
 
 from preflight.model import subject_key, worst_status
 from preflight.reports._common import clean_text, format_value, mask_secrets, report_document
@@ -32,9 +34,13 @@ def render_junit(report, json_text: Optional[str] = None) -> str:
     return junit_from_json(json_text)
 
 
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _t(value) -> str:
-    """Text XML 1.0 can carry: control characters shown as \\xNN (clean_text), never dropped."""
-    return clean_text(value)
+    """Text XML 1.0 can carry: control characters shown as \\xNN (clean_text), never dropped, and
+    whatever XML still cannot hold (a lone surrogate, U+FFFE) as \\uNNNN."""
+    return _NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", clean_text(value))
 
 
 def _detail(r: dict) -> str:
