@@ -136,6 +136,10 @@ def check(
         help="Accepted risks (TOML [[waiver]]: check, subject, reason, approver, ticket, expires): a FAIL or "
              "WARN they match shows as WAIVED and no longer sets the exit code; an ERROR is never waived; an "
              "expired waiver is a FAIL. Replaces the cluster's own `waivers`."),
+    previous: Optional[Path] = typer.Option(
+        None, "--previous", metavar="OLD.json",
+        help="A JSON report of an earlier run of the same cluster: every output also says what changed "
+             "since (new and resolved findings, changed verdicts, hosts and VMs that appeared or went)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no terminal summary."),
 ) -> None:
     """Check that every running VM can live-migrate to every other host of a cluster.
@@ -151,6 +155,7 @@ def check(
     from preflight.engine.pipeline import GatherOptions, ReplayError, evaluate, gather, load_recording, now
     from preflight.engine.registry import RegistryError
     from preflight.engine.runner import Selection
+    from preflight.engine.drift import DriftError
     from preflight.engine.waivers import WaiverError
     from preflight.inventory import DEMO_CLUSTER, InventoryError, load
     from preflight.reports import OutputError, Outputs
@@ -174,6 +179,7 @@ def check(
                                       ("--html", html, False), ("--junit", junit, False)):
             if path is not None:
                 outputs.add(option, path, private=private)
+        before = _load_previous(previous)          # refused before anything is gathered
         started = now()
         inventory_ref = recording_ref = None
         if replay is not None:
@@ -206,13 +212,18 @@ def check(
         options = {"write_test": write_test}
         if waiver_ref is not None:
             options["waivers"] = waiver_ref
+        if before is not None:
+            options["previous"] = {"path": str(previous), "sha256": before[1], "run_id": before[0]["run"].get("id")}
         meta = prov.Provenance(
             run_id=prov.new_run_id(started), operator=prov.operator(), command=prov.command_line(sys.argv),
             inventory=inventory_ref, recording=recording_ref, options=options)
         report = evaluate(record_data, registry, selection, cluster=name, started=started, source=source,
                           provenance=meta.to_dict(), waivers=waiver_list)
+        if before is not None:
+            _add_drift(report, before, previous)
         written = _emit(report, outputs, quiet)
-    except (InventoryError, ReplayError, RegistryError, UsageProblem, OutputError, WaiverError) as exc:
+    except (InventoryError, ReplayError, RegistryError, UsageProblem, OutputError, WaiverError,
+            DriftError) as exc:
         outputs.discard()
         _die(str(exc), EXIT_USAGE)
         return
@@ -222,6 +233,26 @@ def check(
         for shown in written:
             err.print(f"wrote {one_line(shown)}", markup=False)
     raise typer.Exit(report.exit_code())
+
+
+def _load_previous(path: Optional[Path]):
+    if path is None:
+        return None
+    from preflight.engine.drift import load_report
+
+    return load_report(path)
+
+
+def _add_drift(report, before: tuple, path: Path) -> None:
+    """Compare the run with the --previous report (the same cluster only: another's is a usage error)."""
+    from preflight.engine.drift import compare
+    from preflight.reports._common import report_document
+
+    old, digest = before
+    if old["run"].get("cluster") != report.cluster:
+        raise UsageProblem(f"--previous {path}: a report of cluster {old['run'].get('cluster')!r}, this run is of "
+                           f"{report.cluster!r}; compare two clusters with `preflight diff` instead")
+    report.drift = compare(old, report_document(report), {"path": str(path), "sha256": digest})
 
 
 def _load_waivers(path: Optional[Path], spec, registry) -> tuple:
@@ -300,6 +331,51 @@ def _emit(report, outputs, quiet: bool) -> list:
     if not quiet:
         render_terminal(report, Console(highlight=False, stderr=outputs.uses_stdout), json_sha256=digest)
     return [t.shown for t in outputs.targets.values() if t.done]
+
+
+@app.command()
+def diff(
+    old: Path = typer.Argument(..., metavar="OLD.json", help="The earlier JSON report."),
+    new: Path = typer.Argument(..., metavar="NEW.json", help="The later JSON report."),
+    json_out: Optional[Path] = typer.Option(None, "--json", metavar="FILE",
+                                            help="Also write the drift as JSON; - for standard output."),
+) -> None:
+    """What changed between two JSON reports: new and resolved findings, findings whose status changed,
+    migrations whose verdict changed, hosts and VMs that appeared, went or moved (keyed on the stable
+    result ids).
+
+    Exit 0 nothing changed, 1 something changed, 2 a file is not a preflight JSON report.
+    """
+    from rich.console import Console
+    from rich.text import Text
+
+    from preflight.engine.drift import DriftError, compare, load_report
+    from preflight.reports import OutputError, Outputs
+    from preflight.reports._common import drift_view
+    from preflight.reports.json_report import to_json_text
+    from preflight.reports.terminal import drift_lines
+
+    outputs = Outputs()
+    try:
+        if json_out is not None:
+            outputs.add("--json", json_out)
+        (a, a_digest), (b, _) = load_report(old), load_report(new)
+        result = compare(a, b, {"path": str(old), "sha256": a_digest})
+        result["current"] = {"path": str(new), "run_id": b["run"].get("id"), "started": b["run"].get("started"),
+                             "cluster": b["run"].get("cluster")}
+        if json_out is not None:
+            outputs.write({"--json": to_json_text(result)})
+    except (DriftError, OutputError) as exc:
+        outputs.discard()
+        _die(str(exc), EXIT_USAGE)
+        return
+    finally:
+        outputs.discard()
+    out = Console(highlight=False, stderr=outputs.uses_stdout)
+    out.print(Text(f"preflight diff: {old} (run {a['run'].get('id')}, {a['run'].get('started')}) -> {new} "
+                   f"(run {b['run'].get('id')}, {b['run'].get('started')})", style="bold"))
+    drift_lines(out, drift_view(result))
+    raise typer.Exit(EXIT_FAIL if result["changed"] else EXIT_OK)
 
 
 @app.command()

@@ -298,6 +298,8 @@ class RunReport:
     provenance: dict = field(default_factory=dict)
     # the waivers the run applied, each with its state and the results it matched (engine.waivers)
     waivers: list = field(default_factory=list)
+    # what changed since the report given with --previous (preflight.engine.drift), or None
+    drift: Optional[dict] = None
 
     def counts(self) -> dict:
         out = {s.value: 0 for s in Status}
@@ -414,4 +416,5 @@ class RunReport:
             "migrations": [m.to_dict() for m in self.migrations],
             "domains": [dict(d) for d in self.domains],
             "waivers": [dict(w) for w in self.waivers],
+            **({"drift": self.drift} if self.drift is not None else {}),
         }

@@ -295,6 +295,55 @@ def waivers_view(doc: dict, checks_meta: dict) -> dict:
             "states": {s: sum(1 for w in waivers if w.get("state") == s) for s in ("active", "expired", "unmatched")}}
 
 
+def _grouped(items: list, key, limit: int = 8) -> list:
+    """[{key..., subjects, count, more}] so a hundred alike changes read as one line."""
+    groups: dict = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    out = []
+    for k, members in groups.items():
+        subjects = [m["label"] for m in members]
+        out.append({"key": k, "count": len(members), "subjects": subjects[:limit],
+                    "more": max(0, len(subjects) - limit), "items": members})
+    return out
+
+
+def drift_view(drift: Optional[dict]) -> Optional[dict]:
+    """What changed since the previous run, grouped: findings by (status, check), verdicts by
+    (was, now, blockers), so the list stays short at any size."""
+    if not drift:
+        return None
+    from preflight.model import subject_key
+
+    f = {kind: [dict(i, label=subject_key(i) + (f" disk {i['disk']}" if i.get("disk") else ""))
+                for i in items] for kind, items in (drift.get("findings") or {}).items()}
+    verdicts = [dict(v, label=f"{v['domain']}@{v['source']}->{v['destination']}")
+                for v in (drift.get("verdicts") or {}).get("changed") or []]
+    prev = drift.get("previous") or {}
+    counts = drift.get("counts") or {}
+    parts = [f"{counts.get('new', 0)} new finding{'s' if counts.get('new', 0) != 1 else ''}",
+             f"{counts.get('resolved', 0)} resolved", f"{counts.get('changed', 0)} changed",
+             f"{counts.get('verdicts_changed', 0)} verdict{'s' if counts.get('verdicts_changed', 0) != 1 else ''} "
+             f"changed"]
+    for key, what in (("hosts_appeared", "host(s) appeared"), ("hosts_gone", "host(s) gone"),
+                      ("vms_appeared", "VM(s) appeared"), ("vms_gone", "VM(s) gone"), ("vms_moved", "VM(s) moved")):
+        if counts.get(key):
+            parts.append(f"{counts[key]} {what}")
+    return {
+        "previous": prev, "same_cluster": drift.get("same_cluster", True), "changed": drift.get("changed"),
+        "sentence": (f"Since run {prev.get('run_id') or '?'} ({prev.get('started') or 'time unknown'}): "
+                     + ", ".join(parts) + "." if drift.get("changed") else
+                     f"Nothing changed since run {prev.get('run_id') or '?'} ({prev.get('started') or 'time unknown'})."),
+        "new": _grouped(f.get("new") or [], lambda i: (i["status"], i["check"])),
+        "resolved": _grouped(f.get("resolved") or [], lambda i: (i["status"], i["check"], i.get("now"))),
+        "changed": _grouped(f.get("changed") or [], lambda i: (i.get("was"), i["status"], i["check"])),
+        "verdicts": _grouped(verdicts, lambda v: (v["was"], v["now"], ", ".join(v["blockers"] or v["undecided"]))),
+        "hosts": drift.get("hosts") or {}, "vms": drift.get("vms") or {},
+        "migrations_new": (drift.get("verdicts") or {}).get("new", 0),
+        "migrations_gone": (drift.get("verdicts") or {}).get("gone", 0),
+    }
+
+
 def build_view(doc: dict) -> dict:
     """Everything the human renderers show, derived from the (masked) canonical document."""
     run = doc["run"]
@@ -473,6 +522,7 @@ def build_view(doc: dict) -> dict:
         "facts_recorded": run.get("facts_recorded"),
         "meta": run_metadata(run),
         "waivers": waivers_view(doc, checks_meta),
+        "drift": drift_view(doc.get("drift")),
         "waived_only": waived_only,
         "unreachable": unreachable,
         "matrix": matrix,

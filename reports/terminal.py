@@ -42,6 +42,9 @@ def render_terminal(report, console: Optional[Console] = None, json_sha256: Opti
     _disks(console, view)
     _blockers(console, view)
     _waivers(console, view)
+    if view["drift"]:
+        _section(console, "CHANGES SINCE THE PREVIOUS RUN")
+        drift_lines(console, view["drift"])
     _summary(console, view)
 
 
@@ -333,10 +336,52 @@ def _waivers(console: Console, view: dict) -> None:
                                     9))
 
 
+def _subjects(group: dict) -> str:
+    return ", ".join(clean_text(s) for s in group["subjects"]) + (f" and {group['more']} more" if group["more"] else "")
+
+
+def drift_lines(console: Console, d: dict) -> None:
+    """The drift, grouped (shared by `check --previous` and `preflight diff`)."""
+    if not d["same_cluster"]:
+        console.print(_status_line("warn", f"the previous report is of cluster {d['previous'].get('cluster')}: "
+                                           f"two different clusters are compared"))
+    console.print(_t(d["sentence"]))
+    hosts, vms = d["hosts"], d["vms"]
+    for label, names in (("hosts appeared", hosts.get("appeared")), ("hosts gone", hosts.get("gone"))):
+        if names:
+            console.print(_indented(f"{label}: {', '.join(names)}", 2))
+    for label, items in (("VMs appeared", vms.get("appeared")), ("VMs gone", vms.get("gone"))):
+        if items:
+            console.print(_indented(f"{label}: " + ", ".join(f"{i['domain']} (on {i['host']})" for i in items), 2))
+    if vms.get("moved"):
+        console.print(_indented("VMs moved: " + ", ".join(f"{i['domain']} {i['from']} -> {i['to']}"
+                                                           for i in vms["moved"]), 2))
+    for g in d["verdicts"]:
+        was, now, why = g["key"]
+        console.print(_indented(_status_line(now, f"{g['count']} migration(s) {VERDICT_LABEL.get(was, was)} -> "
+                                                  f"{VERDICT_LABEL.get(now, now)}" + (f" ({why})" if why else "")
+                                                  + f": {_subjects(g)}"), 2))
+    for kind, groups in (("new", d["new"]), ("resolved", d["resolved"]), ("changed", d["changed"])):
+        for g in groups:
+            if kind == "new":
+                status, check = g["key"]
+                text = f"new {check} ({g['count']}): {_subjects(g)}"
+            elif kind == "resolved":
+                status, check, now = g["key"]
+                text = f"resolved {check} ({g['count']}, {now} now): {_subjects(g)}"
+            else:
+                was, status, check = g["key"]
+                text = f"{check} {STATUS_LABEL.get(was, was)} -> {STATUS_LABEL.get(status, status)} " \
+                       f"({g['count']}): {_subjects(g)}"
+            console.print(_indented(_status_line("pass" if kind == "resolved" else status, text), 2))
+
+
 def _summary(console: Console, view: dict) -> None:
     _section(console, "SUMMARY")
     console.print(Text(clean_text(view["sentence"]), style=STYLE.get(view["overall"], "")))
     console.print(_t(f"Exit code {view['exit_code']}: {view['exit_meaning']}."))
+    if view["drift"]:
+        console.print(_t(view["drift"]["sentence"]))
     if view["meta"]["run_id"]:
         console.print(_t(f"Run {view['meta']['run_id']}"
                          + (f"; JSON report SHA-256 {view['json_sha256']} (`preflight verify` checks the HTML "
