@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from preflight.engine.registry import check, failed, passed, undecided, warned
 from preflight.model import Scope, Severity
 
@@ -57,5 +59,6 @@ def _machine_id(src, dst):
                 "https://www.freedesktop.org/software/systemd/man/machine-id.html"),
 )
 def host_identity(ctx):
-    return [_uuid(ctx.source, ctx.destination), _hostname(ctx.destination),
-            _machine_id(ctx.source, ctx.destination)]
+    return [replace(_uuid(ctx.source, ctx.destination), item="uuid"),
+            replace(_hostname(ctx.destination), item="hostname"),
+            replace(_machine_id(ctx.source, ctx.destination), item="machine-id")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from preflight.engine.registry import check, failed, passed, skipped, undecided, warned
 from preflight.model import Scope, Severity
 
@@ -16,7 +18,12 @@ def _bridge(iface, dst):
     if link is None:
         return failed(f"{iface.label}: bridge {iface.source} does not exist on {dst.name} (libvirt: "
                       f"\"Cannot get interface MTU on '{iface.source}': No such device\")",
-                      observed="no such device", **ev)
+                      observed="no such device",
+                      details={"remediation": f"On {dst.name} create bridge {iface.source} "
+                                              f"(`ip link add {iface.source} type bridge && ip link set "
+                                              f"{iface.source} up`, and in the distribution's persistent "
+                                              f"network config), or attach the guest's NIC "
+                                              f"{iface.mac or ''} to a bridge every host has."}, **ev)
     if link.kind not in BRIDGE_KINDS:
         return failed(f"{iface.label}: {iface.source} on {dst.name} is a {link.kind or 'plain'} device, "
                       "not a Linux or Open vSwitch bridge", observed=f"{link.kind or 'physical'} {link.name}", **ev)
@@ -35,10 +42,16 @@ def _network(iface, dst):
                          f"{dst.fact_errors[f'network:{iface.source}']}", **ev)
     if net is None:
         return failed(f"{iface.label}: libvirt network {iface.source} is not defined on {dst.name}",
-                      observed="not defined", **ev)
+                      observed="not defined",
+                      details={"remediation": f"Define network {iface.source} on {dst.name} as on the source "
+                                              f"(`virsh net-dumpxml {iface.source}` there, then `virsh "
+                                              f"net-define FILE && virsh net-start {iface.source} && virsh "
+                                              f"net-autostart {iface.source}` on {dst.name})."}, **ev)
     if not net.active:
         return failed(f"{iface.label}: libvirt network {iface.source} is defined but not active on "
-                      f"{dst.name}", observed="inactive", **ev)
+                      f"{dst.name}", observed="inactive",
+                      details={"remediation": f"On {dst.name}: `virsh net-start {iface.source} && virsh "
+                                              f"net-autostart {iface.source}`."}, **ev)
     return passed(f"{iface.label}: network {iface.source} is active on {dst.name}",
                   observed=f"active, bridge {net.bridge}, forward {net.forward}", **ev)
 
@@ -48,7 +61,11 @@ def _direct(iface, dst):
     ev = dict(source=where(dst, "ip -j -d link show"), expected=f"device {iface.source}")
     if link is None:
         return failed(f"{iface.label}: macvtap source device {iface.source} does not exist on {dst.name}",
-                      observed="no such device", **ev)
+                      observed="no such device",
+                      details={"remediation": f"Give {dst.name} a device named {iface.source} (the same NIC "
+                                              f"name as on the source, e.g. by a udev/systemd .link rule), "
+                                              f"or point the guest's direct interface at a device every "
+                                              f"host has."}, **ev)
     return passed(f"{iface.label}: source device {iface.source} exists on {dst.name}",
                   observed=f"{link.kind or 'physical'} {link.name}", **ev)
 
@@ -76,7 +93,8 @@ def guest_networks(ctx):
     if not ctx.domain.interfaces:
         return passed("the domain has no network interfaces", observed="no <interface> elements")
     findings = []
-    for iface in ctx.domain.interfaces:
+    for n, iface in enumerate(ctx.domain.interfaces, 1):
+        before = len(findings)
         if iface.type in ("bridge", "network", "direct") and not iface.source:
             findings.append(undecided(f"{iface.label}: interface names no source", observed=iface.label))
         elif iface.type in ("bridge", "network", "direct"):
@@ -89,4 +107,6 @@ def guest_networks(ctx):
         else:
             findings.append(undecided(f"{iface.label}: interface type {iface.type!r} is not checked yet",
                                       observed=iface.label))
+        # the NIC's MAC (else its position) keeps the result's id when other NICs come or go
+        findings[before:] = [replace(f, item=f"nic={iface.mac or n}") for f in findings[before:]]
     return findings

@@ -95,6 +95,10 @@ def check(
     json_out: Optional[Path] = typer.Option(None, "--json", metavar="FILE",
                                             help="Write the JSON report (schema: reports/schema); "
                                                  "- for standard output."),
+    junit: Optional[Path] = typer.Option(
+        None, "--junit", metavar="FILE",
+        help="Write JUnit XML for CI servers: a testcase per check and subject (failure for FAIL, error for "
+             "ERROR, skipped for SKIP/WAIVED) and one per migration (unknown is an error); - for standard output."),
     only: Optional[List[str]] = typer.Option(
         None, "--only", metavar="ID|CATEGORY",
         help="Run only these checks or categories (repeat or comma-separate). Verdicts that other "
@@ -127,6 +131,15 @@ def check(
              "(.preflight-write-test-<random>) as QEMU's user in each shared directory holding a guest's "
              "writable image, to prove write access (storage.qemu_write_access). One extra exec per host; "
              "the file is always removed. Off by default: preflight is read-only."),
+    waivers: Optional[Path] = typer.Option(
+        None, "--waivers", metavar="FILE",
+        help="Accepted risks (TOML [[waiver]]: check, subject, reason, approver, ticket, expires): a FAIL or "
+             "WARN they match shows as WAIVED and no longer sets the exit code; an ERROR is never waived; an "
+             "expired waiver is a FAIL. Replaces the cluster's own `waivers`."),
+    previous: Optional[Path] = typer.Option(
+        None, "--previous", metavar="OLD.json",
+        help="A JSON report of an earlier run of the same cluster: every output also says what changed "
+             "since (new and resolved findings, changed verdicts, hosts and VMs that appeared or went)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no terminal summary."),
 ) -> None:
     """Check that every running VM can live-migrate to every other host of a cluster.
@@ -138,9 +151,12 @@ def check(
     """
     from rich.console import Console
 
+    from preflight.engine import provenance as prov
     from preflight.engine.pipeline import GatherOptions, ReplayError, evaluate, gather, load_recording, now
     from preflight.engine.registry import RegistryError
     from preflight.engine.runner import Selection
+    from preflight.engine.drift import DriftError
+    from preflight.engine.waivers import WaiverError
     from preflight.inventory import DEMO_CLUSTER, InventoryError, load
     from preflight.reports import OutputError, Outputs
 
@@ -160,21 +176,28 @@ def check(
             raise UsageProblem("--write-test acts on live hosts; it cannot be combined with --replay")
         # Every output is checked (its temporary file created) before anything is gathered.
         for option, path, private in (("--record", record, True), ("--json", json_out, False),
-                                      ("--html", html, False)):
+                                      ("--html", html, False), ("--junit", junit, False)):
             if path is not None:
                 outputs.add(option, path, private=private)
+        before = _load_previous(previous)          # refused before anything is gathered
         started = now()
+        inventory_ref = recording_ref = None
         if replay is not None:
             outputs.refuse_overwriting(replay, f"the recording being replayed ({replay})")
             record_data, source = load_recording(replay), f"replay:{replay}"
             name = _replay_name(record_data, replay, cluster)
+            recording_ref = prov.recording_ref(replay, record_data)
+            waiver_list, waiver_ref = _load_waivers(waivers, None, registry)
         else:
             spec = load(cluster or DEMO_CLUSTER, str(inventory) if inventory else None)
+            inventory_ref = prov.file_ref(spec.source) if spec.source != "<built-in>" else None
+            waiver_list, waiver_ref = _load_waivers(waivers, spec, registry)   # refused before any gather
             if spec.replay is not None:
                 if write_test:
                     raise UsageProblem(f"--write-test acts on live hosts; cluster {spec.name!r} is a recording")
                 outputs.refuse_overwriting(spec.replay, f"the recording cluster {spec.name!r} replays")
                 record_data, source = load_recording(spec.replay), f"replay:{spec.replay.name}"
+                recording_ref = prov.recording_ref(spec.replay, record_data)
                 # the report names the cluster the facts come from (the demo's are the lab's)
                 name = record_data.get("cluster") or spec.name
             else:
@@ -186,9 +209,21 @@ def check(
         if record is not None:
             # written as soon as it exists: the facts are worth keeping even if judging them fails
             outputs.write({"--record": _dump(record_data)})
-        report = evaluate(record_data, registry, selection, cluster=name, started=started, source=source)
+        options = {"write_test": write_test}
+        if waiver_ref is not None:
+            options["waivers"] = waiver_ref
+        if before is not None:
+            options["previous"] = {"path": str(previous), "sha256": before[1], "run_id": before[0]["run"].get("id")}
+        meta = prov.Provenance(
+            run_id=prov.new_run_id(started), operator=prov.operator(), command=prov.command_line(sys.argv),
+            inventory=inventory_ref, recording=recording_ref, options=options)
+        report = evaluate(record_data, registry, selection, cluster=name, started=started, source=source,
+                          provenance=meta.to_dict(), waivers=waiver_list)
+        if before is not None:
+            _add_drift(report, before, previous)
         written = _emit(report, outputs, quiet)
-    except (InventoryError, ReplayError, RegistryError, UsageProblem, OutputError) as exc:
+    except (InventoryError, ReplayError, RegistryError, UsageProblem, OutputError, WaiverError,
+            DriftError) as exc:
         outputs.discard()
         _die(str(exc), EXIT_USAGE)
         return
@@ -198,6 +233,43 @@ def check(
         for shown in written:
             err.print(f"wrote {one_line(shown)}", markup=False)
     raise typer.Exit(report.exit_code())
+
+
+def _load_previous(path: Optional[Path]):
+    if path is None:
+        return None
+    from preflight.engine.drift import load_report
+
+    return load_report(path)
+
+
+def _add_drift(report, before: tuple, path: Path) -> None:
+    """Compare the run with the --previous report (the same cluster only: another's is a usage error)."""
+    from preflight.engine.drift import compare
+    from preflight.reports._common import report_document
+
+    old, digest = before
+    if old["run"].get("cluster") != report.cluster:
+        raise UsageProblem(f"--previous {path}: a report of cluster {old['run'].get('cluster')!r}, this run is of "
+                           f"{report.cluster!r}; compare two clusters with `preflight diff` instead")
+    report.drift = compare(old, report_document(report), {"path": str(path), "sha256": digest})
+
+
+def _load_waivers(path: Optional[Path], spec, registry) -> tuple:
+    """(waivers, their file reference for the run metadata) from --waivers, else the cluster's key."""
+    from preflight.engine import provenance as prov
+    from preflight.engine import waivers as waiving
+
+    known = {s.id for s in registry.all()}
+    if path is not None:
+        return waiving.load_file(path, known), prov.file_ref(path)
+    own = getattr(spec, "waivers", None)
+    if isinstance(own, list):
+        return waiving.from_entries(own, f"{spec.source}: cluster {spec.name!r}", known), \
+            {**prov.file_ref(spec.source), "inline": True}
+    if own is not None:
+        return waiving.load_file(own, known), prov.file_ref(own)
+    return [], None
 
 
 def _replay_name(record_data: dict, replay: Path, cluster: Optional[str]) -> str:
@@ -236,20 +308,105 @@ def _dump(data: dict) -> str:
 def _emit(report, outputs, quiet: bool) -> list:
     """Render every report first, write them all or none (preflight.reports.outputs), then print the
     terminal summary: on standard error when a report goes to standard output. Returns where the
-    reports and the recording went."""
+    reports and the recording went. The HTML is rendered from the JSON text and carries its SHA-256,
+    which the terminal summary shows too."""
     from rich.console import Console
 
     from preflight.reports import render_html, render_json, render_terminal
+    from preflight.reports.integrity import sha256_text
 
-    texts = {}
-    if "--json" in outputs.targets:
-        texts["--json"] = render_json(report)
-    if "--html" in outputs.targets:
-        texts["--html"] = render_html(report)
+    texts, digest = {}, None
+    if {"--json", "--html", "--junit"} & set(outputs.targets):
+        json_text = render_json(report)
+        digest = sha256_text(json_text)
+        if "--json" in outputs.targets:
+            texts["--json"] = json_text
+        if "--html" in outputs.targets:
+            texts["--html"] = render_html(report, json_text)
+        if "--junit" in outputs.targets:
+            from preflight.reports.junit import junit_from_json
+
+            texts["--junit"] = junit_from_json(json_text)
     outputs.write(texts)
     if not quiet:
-        render_terminal(report, Console(highlight=False, stderr=outputs.uses_stdout))
+        render_terminal(report, Console(highlight=False, stderr=outputs.uses_stdout), json_sha256=digest)
     return [t.shown for t in outputs.targets.values() if t.done]
+
+
+@app.command()
+def diff(
+    old: Path = typer.Argument(..., metavar="OLD.json", help="The earlier JSON report."),
+    new: Path = typer.Argument(..., metavar="NEW.json", help="The later JSON report."),
+    json_out: Optional[Path] = typer.Option(None, "--json", metavar="FILE",
+                                            help="Also write the drift as JSON; - for standard output."),
+) -> None:
+    """What changed between two JSON reports: new and resolved findings, findings whose status changed,
+    migrations whose verdict changed, hosts and VMs that appeared, went or moved (keyed on the stable
+    result ids).
+
+    Exit 0 nothing changed, 1 something changed, 2 a file is not a preflight JSON report.
+    """
+    from rich.console import Console
+    from rich.text import Text
+
+    from preflight.engine.drift import DriftError, compare, load_report
+    from preflight.reports import OutputError, Outputs
+    from preflight.reports._common import drift_view
+    from preflight.reports.json_report import to_json_text
+    from preflight.reports.terminal import drift_lines
+
+    outputs = Outputs()
+    try:
+        if json_out is not None:
+            outputs.add("--json", json_out)
+        (a, a_digest), (b, _) = load_report(old), load_report(new)
+        result = compare(a, b, {"path": str(old), "sha256": a_digest})
+        result["current"] = {"path": str(new), "run_id": b["run"].get("id"), "started": b["run"].get("started"),
+                             "cluster": b["run"].get("cluster")}
+        if json_out is not None:
+            outputs.write({"--json": to_json_text(result)})
+    except (DriftError, OutputError) as exc:
+        outputs.discard()
+        _die(str(exc), EXIT_USAGE)
+        return
+    finally:
+        outputs.discard()
+    out = Console(highlight=False, stderr=outputs.uses_stdout)
+    out.print(Text(f"preflight diff: {old} (run {a['run'].get('id')}, {a['run'].get('started')}) -> {new} "
+                   f"(run {b['run'].get('id')}, {b['run'].get('started')})", style="bold"))
+    drift_lines(out, drift_view(result))
+    raise typer.Exit(EXIT_FAIL if result["changed"] else EXIT_OK)
+
+
+@app.command()
+def verify(
+    html: Path = typer.Argument(..., metavar="REPORT.html", help="An HTML report preflight wrote."),
+    json_report: Optional[Path] = typer.Argument(None, metavar="[REPORT.json]",
+                                                 help="The JSON report of the same run."),
+) -> None:
+    """Check that an HTML report is unchanged since preflight wrote it, and, given its JSON, that the
+    JSON is the one it was rendered from and that the page says exactly what the JSON says.
+
+    Exit 0 verified, 1 something was changed or does not belong together, 2 a file cannot be read or
+    is no preflight report. A digest shows that nothing changed, not who wrote it: sign the JSON for that.
+    """
+    from rich.console import Console
+    from rich.text import Text
+
+    from preflight.reports.integrity import VerifyError
+    from preflight.reports.integrity import verify as run_verify
+
+    try:
+        outcome = run_verify(html, json_report)
+    except VerifyError as exc:
+        _die(str(exc), EXIT_USAGE)
+        return
+    out = Console(highlight=False, soft_wrap=True)
+    for ok, line in outcome.lines:
+        label = {True: "OK:     ", False: "FAILED: ", None: "note:   "}[ok]
+        out.print(Text(label + line, style={True: "green", False: "bold red", None: ""}[ok]))
+    out.print(Text("verified" if outcome.ok else "NOT verified", style="bold"))
+    raise typer.Exit(EXIT_OK if outcome.ok else EXIT_FAIL)
 
 
 @app.command("checks")

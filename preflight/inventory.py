@@ -20,10 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-try:  # Python >= 3.11
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.9/3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+from preflight.tomlfile import read_toml
 
 DEMO_CLUSTER = "demo"
 CLUSTER_KEYS = {
@@ -38,6 +35,8 @@ CLUSTER_KEYS = {
     "command_timeout": "seconds a single remote command or libvirt call may take (default 60)",
     "replay": "a recorded facts file (preflight check --record) to check instead of connecting",
     "description": "free text shown in reports",
+    "waivers": "accepted risks: a waivers file (path), or [[clusters.NAME.waivers]] tables "
+               "(check, subject, reason, approver, ticket, expires; see preflight.engine.waivers)",
 }
 HOST_KEYS = {"name", "address", "port", "user"}
 
@@ -68,6 +67,8 @@ class Cluster:
     command_timeout: float = 60.0
     replay: Optional[Path] = None
     description: Optional[str] = None
+    # a waivers file, or the inline tables (list of dicts) of the cluster's `waivers` key
+    waivers: object = None
     source: str = "<built-in>"        # the file it came from
 
     @property
@@ -108,16 +109,7 @@ def load_file(path: Path) -> dict:
         check_private_file(path, "inventory")
     except UnsafeFileError as exc:
         raise InventoryError(str(exc)) from exc
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InventoryError(f"{path}: cannot read the inventory: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise InventoryError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InventoryError(f"{path}: malformed TOML: {exc}") from exc
+    text, data = read_toml(path, InventoryError, "inventory")
     unknown_top = [k for k in data if k != "clusters"]
     if unknown_top:
         key = unknown_top[0]
@@ -160,8 +152,17 @@ def _cluster(path: Path, text: str, name: str, body) -> Cluster:
         command_timeout=_seconds(body.get("command_timeout", 60), where, "command_timeout"),
         replay=replay,
         description=_str(body.get("description"), where, "description"),
+        waivers=_waivers(body.get("waivers"), path, where),
         source=str(path),
     )
+
+
+def _waivers(value, inventory: Path, where: str):
+    if value is None or isinstance(value, list):
+        return value
+    if isinstance(value, str):
+        return _path(value, inventory, where, "waivers")
+    raise InventoryError(f"{where}: 'waivers' must be a file name or [[clusters.NAME.waivers]] tables")
 
 
 def _hosts(value, where: str) -> tuple:

@@ -19,6 +19,10 @@ class Status(str, enum.Enum):
     FAIL = "fail"
     ERROR = "error"
     SKIP = "skip"
+    # a FAIL or WARN that a waiver with an approver and an end date accepts (preflight.engine.waivers):
+    # never produced by a check, no longer blocking the exit code, never a pass (the migration it
+    # bears on stays FAIL, with the blocker listed as waived)
+    WAIVED = "waived"
 
     @property
     def rank(self) -> int:
@@ -29,7 +33,8 @@ class Status(str, enum.Enum):
 # known blocker is the stronger statement; ERROR dominates WARN because undecided must never look
 # better than a mere warning. "skip" among verdicts is the disk inventory's "nothing to share" (a
 # migration is never skip). A value outside the order ranks as undecided: unknown is never better.
-STATUS_ORDER = ("skip", "pass", "warn", "error", "fail")
+# WAIVED (a FAIL or WARN a waiver accepts) ranks above PASS: it is never a pass, only no longer a blocker.
+STATUS_ORDER = ("skip", "pass", "waived", "warn", "error", "fail")
 VERDICT_ORDER = ("skip", "pass", "warn", "unknown", "fail")
 
 
@@ -88,6 +93,27 @@ class Evidence:
         return {k: v for k, v in d.items() if v is not None}
 
 
+def scope_of(domain, destination) -> str:
+    """The scope of a result, read from where it applies (the runner sets exactly these fields)."""
+    if domain is not None:
+        return Scope.MIGRATION.value if destination is not None else Scope.DOMAIN.value
+    return Scope.PAIR.value if destination is not None else Scope.HOST.value
+
+
+def subject_key(r: dict) -> str:
+    """The subject part of a result id from its fields (a Result's or its JSON's): host, domain@host,
+    source->destination or domain@source->destination."""
+    scope = scope_of(r.get("domain"), r.get("destination"))
+    src = r.get("source") or r.get("host") or ""
+    if scope == "migration":
+        return f"{r.get('domain')}@{src}->{r.get('destination')}"
+    if scope == "pair":
+        return f"{src}->{r.get('destination')}"
+    if scope == "domain":
+        return f"{r.get('domain')}@{r.get('host') or ''}"
+    return r.get("host") or r.get("subject") or ""
+
+
 @dataclass(frozen=True)
 class Result:
     check: str
@@ -100,6 +126,32 @@ class Result:
     source: Optional[str] = None
     destination: Optional[str] = None
     disk: Optional[str] = None
+    # what tells several results of one check about one subject apart ("uuid", a NIC's MAC), so
+    # their ids stay the same from run to run; None: their order does (see result_ids)
+    item: Optional[str] = None
+    # for a WAIVED result: the waiver (ticket, approver, reason, expires, origin) and the status it waived
+    waiver: Optional[dict] = None
+
+    @property
+    def scope(self) -> str:
+        """The scope the runner judged this result in, read from where it applies."""
+        return scope_of(self.domain, self.destination)
+
+    def subject_key(self) -> str:
+        """host, domain@host, source->destination or domain@source->destination."""
+        return subject_key(self.__dict__)
+
+    def key(self) -> str:
+        """check/scope/subject[/disk=D][/item]: the same finding about the same thing gets the same key
+        in every run (what waivers, drift and JUnit match on). The subject part is rebuilt from the
+        fields, not the free-text subject: host, domain@host, source->destination,
+        domain@source->destination."""
+        key = f"{self.check}/{self.scope}/{self.subject_key()}"
+        if self.disk is not None:
+            key += f"/disk={self.disk}"
+        if self.item is not None:
+            key += f"/{self.item}"
+        return key
 
     def to_dict(self) -> dict:
         d = {
@@ -110,11 +162,25 @@ class Result:
             "message": self.message,
             "evidence": self.evidence.to_dict(),
         }
-        for key in ("domain", "source", "destination", "disk"):
+        for key in ("domain", "source", "destination", "disk", "item", "waiver"):
             value = getattr(self, key)
             if value is not None:
                 d[key] = value
         return d
+
+
+def result_ids(results) -> list:
+    """The stable id of every result, in order: its key(), and for the second and later results with
+    the same key (a check that says several things about one subject without naming an item) `#2`,
+    `#3`, ... in the order the check produced them, which is fixed for the same facts."""
+    seen: dict = {}
+    out = []
+    for r in results:
+        key = r.key()
+        n = seen.get(key, 0) + 1
+        seen[key] = n
+        out.append(key if n == 1 else f"{key}#{n}")
+    return out
 
 
 class Verdict(str, enum.Enum):
@@ -136,6 +202,7 @@ class Migration:
     undecided: tuple = ()      # ids of checks that could not decide (ERROR) or did not run
     warnings: tuple = ()       # ids of checks that WARN
     reasons: tuple = ()        # one-line human reasons, blockers first
+    waived: tuple = ()         # blockers every FAIL of which a waiver accepts (the verdict stays FAIL)
 
     def to_dict(self) -> dict:
         return {
@@ -147,6 +214,7 @@ class Migration:
             "undecided": list(self.undecided),
             "warnings": list(self.warnings),
             "reasons": list(self.reasons),
+            "waived": list(self.waived),
         }
 
 
@@ -225,11 +293,47 @@ class RunReport:
     domains: list = field(default_factory=list)
     unassessed: list = field(default_factory=list)  # list[Unassessed]: sources whose guests were not listed
     facts_recorded: Optional[str] = None  # when the facts were gathered (the recording's "recorded")
+    # who ran it, the command line, the inputs and their digests (preflight.engine.provenance);
+    # empty for a report built in code
+    provenance: dict = field(default_factory=dict)
+    # the waivers the run applied, each with its state and the results it matched (engine.waivers)
+    waivers: list = field(default_factory=list)
+    # what changed since the report given with --previous (preflight.engine.drift), or None
+    drift: Optional[dict] = None
 
     def counts(self) -> dict:
         out = {s.value: 0 for s in Status}
         for r in self.results:
             out[r.status.value] += 1
+        return out
+
+    def migration_counts(self) -> dict:
+        out = {v.value: 0 for v in Verdict}
+        for m in self.migrations:
+            out[m.verdict.value] += 1
+        return out
+
+    def facts_age_seconds(self) -> Optional[int]:
+        """How old the facts were when the run started (a replay of last week's recording: a week)."""
+        from datetime import datetime
+
+        try:
+            recorded = datetime.fromisoformat(str(self.facts_recorded).replace("Z", "+00:00"))
+            started = datetime.fromisoformat(str(self.started).replace("Z", "+00:00"))
+            return max(0, int((started - recorded).total_seconds()))
+        except (TypeError, ValueError):   # no timestamp, or one without its UTC offset
+            return None
+
+    def result_dicts(self) -> list:
+        """Every result as JSON, with its stable id, its scope and its check's severity."""
+        severity = {c.get("id"): c.get("severity") for c in self.checks}
+        out = []
+        for rid, r in zip(result_ids(self.results), self.results):
+            d = r.to_dict()
+            d["id"] = rid
+            d["scope"] = r.scope
+            d["severity"] = severity.get(r.check)
+            out.append(d)
         return out
 
     def nothing_judged(self) -> Optional[str]:
@@ -269,7 +373,8 @@ class RunReport:
 
     def exit_code(self) -> int:
         """0 every migration judged, all decided, nothing failed; 1 a FAIL; 3 no FAIL but something
-        undecided, a source whose guests were not listed, or nothing judged at all."""
+        undecided, a source whose guests were not listed, or nothing judged at all. A WAIVED result
+        (a FAIL a valid waiver accepts) is no FAIL here; an expired waiver is one (waiver.expired)."""
         statuses = {r.status for r in self.results}
         if Status.FAIL in statuses:
             return 1
@@ -284,23 +389,32 @@ class RunReport:
     def to_dict(self) -> dict:
         from preflight import __version__
 
+        counts = self.counts()
+        run = {
+            "cluster": self.cluster,
+            "started": self.started,
+            "finished": self.finished,
+            "source": self.source,
+            "selection": self.selection,
+            "facts_recorded": self.facts_recorded,
+            "facts_age_s": self.facts_age_seconds(),
+            "counts": counts,
+            "coverage": self.coverage(),
+            "exit_code": self.exit_code(),
+        }
+        run.update(self.provenance)
         return {
             "schema_version": "1",
             "tool": {"name": "preflight", "version": self.tool_version or __version__},
-            "run": {
-                "cluster": self.cluster,
-                "started": self.started,
-                "finished": self.finished,
-                "source": self.source,
-                "selection": self.selection,
-                "facts_recorded": self.facts_recorded,
-                "counts": self.counts(),
-                "coverage": self.coverage(),
-                "exit_code": self.exit_code(),
-            },
+            "run": run,
+            # top level, for a pipeline that wants the numbers without walking the results
+            "counts": {"results": counts, "migrations": self.migration_counts(),
+                       "hosts": len(self.hosts), "unreachable": sum(1 for h in self.hosts if not h.reachable)},
             "hosts": [h.to_dict() for h in self.hosts],
             "checks": self.checks,
-            "results": [r.to_dict() for r in self.results],
+            "results": self.result_dicts(),
             "migrations": [m.to_dict() for m in self.migrations],
             "domains": [dict(d) for d in self.domains],
+            "waivers": [dict(w) for w in self.waivers],
+            **({"drift": self.drift} if self.drift is not None else {}),
         }

@@ -115,11 +115,12 @@ def shorten(text: str, limit: int = 110) -> str:
 # the view
 # --------------------------------------------------------------------------------------------
 
-STATUSES = ("pass", "warn", "fail", "error", "skip")
+STATUSES = ("pass", "warn", "fail", "error", "skip", "waived")
 VERDICTS = ("pass", "warn", "fail", "unknown")
 SEVERITIES = ("critical", "high", "medium", "low")
 
-STATUS_LABEL = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR", "skip": "SKIP"}
+STATUS_LABEL = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR", "skip": "SKIP",
+                "waived": "WAIVED"}
 VERDICT_LABEL = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "unknown": "UNKNOWN"}
 # Disk verdicts (preflight.engine.disks) add "skip": every storage result for it was SKIP.
 DISK_VERDICTS = ("pass", "warn", "fail", "unknown", "skip")
@@ -138,8 +139,8 @@ VERDICT_MEANING = {
     "unknown": "could not be decided",
 }
 EXIT_MEANING = {
-    0: "every migration of every running VM was judged, every check decided and nothing failed: "
-       "all of them can proceed",
+    0: "every migration of every running VM was judged, every check decided and nothing failed "
+       "(or only what a valid waiver accepts): all of them can proceed, save those blocked by a waived finding",
     1: "at least one check failed: some migrations are blocked",
     2: "the command was used wrongly (no report is normally written)",
     3: "nothing failed, but the run is not a clean bill of health: something could not be decided "
@@ -156,7 +157,7 @@ def _plural(n: int, one: str, many: Optional[str] = None) -> str:
 
 
 def verdict_sentence(migration_counts: dict, total: int, unreachable: Iterable[str],
-                     coverage: Optional[dict] = None) -> str:
+                     coverage: Optional[dict] = None, waived_only: int = 0) -> str:
     """The one sentence a CAB member reads first. It says what was judged before what was found:
     nothing judged, and guests that could not be listed, are never passed over in silence."""
     unreachable = list(unreachable)
@@ -174,7 +175,9 @@ def verdict_sentence(migration_counts: dict, total: int, unreachable: Iterable[s
         parts = []
         if blocked:
             parts.append(f"{blocked} of {_plural(total, 'migration')} "
-                         f"{'is' if blocked == 1 else 'are'} blocked")
+                         f"{'is' if blocked == 1 else 'are'} blocked"
+                         + (f" ({'all' if waived_only == blocked else waived_only} of them only by waived "
+                            f"findings: accepted risks)" if waived_only else ""))
         else:
             parts.append(f"No migration is blocked (of {total})")
         if unknown:
@@ -262,6 +265,85 @@ def _fallback_reasons(items: list, m: dict) -> list:
     return items
 
 
+def _waived(items: list, m: dict, by_check: dict) -> list:
+    """Mark the blockers a waiver accepts for this migration, with the waiver's ticket."""
+    waived = set(m.get("waived") or ())
+    for item in items:
+        item["waived"] = item["check"] in waived
+        if item["waived"]:
+            item["ticket"] = next((r["waiver"].get("ticket") for r in by_check.get(item["check"], ())
+                                   if r["status"] == "waived" and r.get("waiver")
+                                   and _result_matches_migration(r, m)), None)
+    return items
+
+
+def waivers_view(doc: dict, checks_meta: dict) -> dict:
+    """The waivers applied, each with its waived results (original status kept), and what went wrong
+    with the others (expired, unmatched, refusing to hide an ERROR)."""
+    waivers = [dict(w) for w in doc.get("waivers") or []]
+    by_index: dict = {}
+    for r in doc["results"]:
+        if r["status"] == "waived" and r.get("waiver"):
+            by_index.setdefault(r["waiver"].get("index"), []).append(r)
+    for w in waivers:
+        w["results"] = [_result_view(r, checks_meta.get(r["check"])) for r in by_index.get(w.get("index"), [])]
+        w["line"] = (f"{w.get('ticket')}: {w.get('check')} for {w.get('subject')}"
+                     + (f" disk {w['disk']}" if w.get("disk") else "")
+                     + f", approved by {w.get('approver')} until {w.get('expires')}: {w.get('reason')}")
+    return {"items": waivers, "count": len(waivers),
+            "waived": sum(len(w["results"]) for w in waivers),
+            "states": {s: sum(1 for w in waivers if w.get("state") == s) for s in ("active", "expired", "unmatched")}}
+
+
+def _grouped(items: list, key, limit: int = 8) -> list:
+    """[{key..., subjects, count, more}] so a hundred alike changes read as one line."""
+    groups: dict = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    out = []
+    for k, members in groups.items():
+        subjects = [m["label"] for m in members]
+        out.append({"key": k, "count": len(members), "subjects": subjects[:limit],
+                    "more": max(0, len(subjects) - limit), "items": members})
+    return out
+
+
+def drift_view(drift: Optional[dict]) -> Optional[dict]:
+    """What changed since the previous run, grouped: findings by (status, check), verdicts by
+    (was, now, blockers), so the list stays short at any size."""
+    if not drift:
+        return None
+    from preflight.model import subject_key
+
+    f = {kind: [dict(i, label=subject_key(i) + (f" disk {i['disk']}" if i.get("disk") else ""))
+                for i in items] for kind, items in (drift.get("findings") or {}).items()}
+    verdicts = [dict(v, label=f"{v['domain']}@{v['source']}->{v['destination']}")
+                for v in (drift.get("verdicts") or {}).get("changed") or []]
+    prev = drift.get("previous") or {}
+    counts = drift.get("counts") or {}
+    parts = [f"{counts.get('new', 0)} new finding{'s' if counts.get('new', 0) != 1 else ''}",
+             f"{counts.get('resolved', 0)} resolved", f"{counts.get('changed', 0)} changed",
+             f"{counts.get('verdicts_changed', 0)} verdict{'s' if counts.get('verdicts_changed', 0) != 1 else ''} "
+             f"changed"]
+    for key, what in (("hosts_appeared", "host(s) appeared"), ("hosts_gone", "host(s) gone"),
+                      ("vms_appeared", "VM(s) appeared"), ("vms_gone", "VM(s) gone"), ("vms_moved", "VM(s) moved")):
+        if counts.get(key):
+            parts.append(f"{counts[key]} {what}")
+    return {
+        "previous": prev, "same_cluster": drift.get("same_cluster", True), "changed": drift.get("changed"),
+        "sentence": (f"Since run {prev.get('run_id') or '?'} ({prev.get('started') or 'time unknown'}): "
+                     + ", ".join(parts) + "." if drift.get("changed") else
+                     f"Nothing changed since run {prev.get('run_id') or '?'} ({prev.get('started') or 'time unknown'})."),
+        "new": _grouped(f.get("new") or [], lambda i: (i["status"], i["check"])),
+        "resolved": _grouped(f.get("resolved") or [], lambda i: (i["status"], i["check"], i.get("now"))),
+        "changed": _grouped(f.get("changed") or [], lambda i: (i.get("was"), i["status"], i["check"])),
+        "verdicts": _grouped(verdicts, lambda v: (v["was"], v["now"], ", ".join(v["blockers"] or v["undecided"]))),
+        "hosts": drift.get("hosts") or {}, "vms": drift.get("vms") or {},
+        "migrations_new": (drift.get("verdicts") or {}).get("new", 0),
+        "migrations_gone": (drift.get("verdicts") or {}).get("gone", 0),
+    }
+
+
 def build_view(doc: dict) -> dict:
     """Everything the human renderers show, derived from the (masked) canonical document."""
     run = doc["run"]
@@ -319,7 +401,8 @@ def build_view(doc: dict) -> dict:
                     "destination": dst,
                     "verdict": m["verdict"],
                     "label": VERDICT_LABEL.get(m["verdict"], m["verdict"].upper()),
-                    "blockers": _fallback_reasons(_reasons_for(m.get("blockers") or [], ("fail",), m, by_check), m),
+                    "blockers": _waived(_fallback_reasons(_reasons_for(m.get("blockers") or [], ("fail", "waived"),
+                                                                       m, by_check), m), m, by_check),
                     "undecided": _fallback_reasons(_reasons_for(m.get("undecided") or [], ("error",), m, by_check), m),
                     "warnings": _reasons_for(m.get("warnings") or [], ("warn",), m, by_check),
                 })
@@ -411,6 +494,8 @@ def build_view(doc: dict) -> dict:
 
     counts = run.get("counts") or {s: sum(1 for r in results if r["status"] == s) for s in STATUSES}
     exit_code = run.get("exit_code")
+    waived_only = sum(1 for m in migrations if m["verdict"] == "fail"
+                      and set(m.get("blockers") or ()) <= set(m.get("waived") or ()))
     return {
         "doc": doc,
         "cluster": run["cluster"],
@@ -428,12 +513,17 @@ def build_view(doc: dict) -> dict:
         "exit_meaning": EXIT_MEANING.get(exit_code, "unexpected exit code"),
         "migration_counts": mcounts,
         "migration_total": len(migrations),
-        "sentence": verdict_sentence(mcounts, len(migrations), unreachable, coverage),
+        "sentence": verdict_sentence(mcounts, len(migrations), unreachable, coverage, waived_only),
         "overall": "unknown" if coverage.get("nothing_judged") else
-                   _overall(mcounts, counts, unreachable, unassessed),
+                   _overall(dict(mcounts, fail=mcounts.get("fail", 0) - waived_only), counts, unreachable,
+                            unassessed, waived_only),
         "nothing_judged": coverage.get("nothing_judged"),
         "unassessed": unassessed,
         "facts_recorded": run.get("facts_recorded"),
+        "meta": run_metadata(run),
+        "waivers": waivers_view(doc, checks_meta),
+        "drift": drift_view(doc.get("drift")),
+        "waived_only": waived_only,
         "unreachable": unreachable,
         "matrix": matrix,
         "blocking": blocking,
@@ -443,6 +533,70 @@ def build_view(doc: dict) -> dict:
         "checks": check_sections,
         "disks": disks,
     }
+
+
+def age_text(seconds) -> Optional[str]:
+    """'6 days 9 h', '2 h 5 min', '40 s': how old the facts are, for a person."""
+    if seconds is None:
+        return None
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{_plural(days, 'day')} {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
+
+
+def run_metadata(run: dict) -> dict:
+    """Who ran it, the command line, the inputs and their digests, as short lines for a person:
+    [(label, text)] in the order a change advisory board asks for them. A report made before the
+    metadata existed (or built in code) gives fewer lines, never invented ones."""
+    import shlex
+
+    lines = []
+    if run.get("id"):
+        lines.append(("Run id", run["id"]))
+    op = run.get("operator") or {}
+    if op:
+        who = f"{op.get('user', '?')}@{op.get('host', '?')}"
+        if op.get("sudo_user"):
+            who += f" (sudo from {op['sudo_user']})"
+        lines.append(("Operator", who))
+    if run.get("command"):
+        lines.append(("Command", " ".join(shlex.quote(str(a)) for a in run["command"])))
+    inv = run.get("inventory")
+    if inv:
+        lines.append(("Inventory", f"{inv.get('path')} (sha256 {inv.get('sha256') or 'unreadable'})"))
+    rec = run.get("recording")
+    if rec:
+        lines.append(("Recording", f"{rec.get('path')} (sha256 {rec.get('sha256') or 'unreadable'})"))
+        lines.append(("Recorded", f"{rec.get('recorded') or 'at an unknown time'} on cluster "
+                                  f"{rec.get('cluster') or '?'} by preflight {rec.get('tool_version') or '?'}"))
+    age = age_text(run.get("facts_age_s"))
+    if age is not None and rec:
+        lines.append(("Facts age", f"{age} old when this run started"))
+    opts = run.get("options") or {}
+    sel = run.get("selection") or {}
+    changing = []
+    if sel.get("only"):
+        changing.append("--only " + ",".join(sel["only"]))
+    if sel.get("skip"):
+        changing.append("--skip " + ",".join(sel["skip"]))
+    if opts.get("write_test"):
+        changing.append("--write-test (intrusive)")
+    for key, flag in (("waivers", "--waivers"), ("previous", "--previous")):
+        ref = opts.get(key)
+        if ref:
+            changing.append(f"{flag} {ref.get('path')} (sha256 {ref.get('sha256') or 'unreadable'})")
+    if run.get("id"):
+        lines.append(("Verdict options", "; ".join(changing) if changing else "none (all checks, read-only)"))
+    return {"lines": lines, "run_id": run.get("id"),
+            "operator": lines[1][1] if len(lines) > 1 and lines[1][0] == "Operator" else None}
 
 
 def _disks_view(domains: list, host_names: list) -> dict:
@@ -486,13 +640,14 @@ def _disks_view(domains: list, host_names: list) -> dict:
             "disk_count": sum(len(i.get("disks") or []) for i in domains)}
 
 
-def _overall(mcounts: dict, counts: dict, unreachable: list, unassessed: list = ()) -> str:
-    """'fail', 'unknown', 'warn' or 'pass': colour of the headline."""
+def _overall(mcounts: dict, counts: dict, unreachable: list, unassessed: list = (), waived_only: int = 0) -> str:
+    """'fail', 'unknown', 'warn' or 'pass': colour of the headline. `mcounts["fail"]` counts the
+    migrations blocked by something not waived; those blocked only by waived findings make it 'warn'."""
     if mcounts.get("fail") or counts.get("fail"):
         return "fail"
     if mcounts.get("unknown") or counts.get("error") or unreachable or unassessed:
         return "unknown"
-    if mcounts.get("warn") or counts.get("warn"):
+    if mcounts.get("warn") or counts.get("warn") or waived_only or counts.get("waived"):
         return "warn"
     return "pass"
 

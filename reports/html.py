@@ -7,8 +7,10 @@ autoescaping; secret-looking evidence values are masked before the template sees
 
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
+from typing import Optional
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
@@ -71,7 +73,23 @@ def wrappable(text) -> Markup:
     return Markup(re.sub(r"([._/-])(?=.)", r"\1<wbr>", str(escape(text))))
 
 
-def render_html(report) -> str:
-    """The run as one self-contained HTML document."""
-    view = build_view(report_document(report))
-    return _environment().get_template(TEMPLATE).render(v=view)
+def render_html(report, json_text: Optional[str] = None) -> str:
+    """The run as one self-contained HTML document, rendered from its canonical JSON text (pass it when
+    it is at hand, it is made otherwise) and sealed with the digests reports.integrity checks."""
+    if json_text is None:
+        from preflight.reports.json_report import to_json_text
+
+        json_text = to_json_text(report_document(report))
+    return html_from_json(json_text)
+
+
+def html_from_json(json_text: str) -> str:
+    """The page for a canonical JSON report: the same text gives the same page (`preflight verify`
+    renders it again and compares). Parsed back from the text, so the page shows only what the JSON
+    holds."""
+    from preflight.reports.integrity import ZEROS, seal_html, sha256_text
+
+    doc = json.loads(json_text)
+    view = build_view(doc)
+    view["integrity"] = {"json_sha256": sha256_text(json_text), "html_placeholder": ZEROS}
+    return seal_html(_environment().get_template(TEMPLATE).render(v=view))

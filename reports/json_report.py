@@ -1,5 +1,10 @@
 """The canonical JSON report: RunReport.to_dict(), secrets masked, keys sorted, indented.
 
+Canonical means the same document gives the same bytes, so its SHA-256 names it (reports.integrity):
+keys sorted, two-space indent, UTF-8 without escapes, "\n" at the end; numbers as Python writes them
+(integers in full, floats as the shortest text that reads back to the same IEEE-754 double: 0.1,
+5.0, 1e-05), and NaN/Infinity (not JSON) as the strings "NaN", "Infinity", "-Infinity".
+
 jsonschema is a test dependency only: `validate` imports it when called, never at import time.
 """
 
@@ -20,7 +25,29 @@ def render_json(report) -> str:
 
 
 def to_json_text(doc: dict) -> str:
-    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, default=json_default) + "\n"
+    try:
+        return _dumps(doc)
+    except ValueError:   # a NaN or an infinity somewhere in the evidence: rare, so found only then
+        return _dumps(_finite(doc))
+
+
+def _dumps(doc) -> str:
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False,
+                      default=json_default) + "\n"
+
+
+def _finite(value):
+    if isinstance(value, float):
+        if value != value:
+            return "NaN"
+        if value in (float("inf"), float("-inf")):
+            return "Infinity" if value > 0 else "-Infinity"
+        return value
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 @lru_cache(maxsize=1)

@@ -21,7 +21,7 @@ from preflight.reports._common import (STATUS_LABEL, VERDICT_LABEL, VERDICT_MEAN
 
 STYLE = {
     "pass": "green", "warn": "yellow", "fail": "bold red", "error": "bold magenta",
-    "skip": "dim", "unknown": "bold blue", "info": "cyan",
+    "skip": "dim", "unknown": "bold blue", "info": "cyan", "waived": "cyan",
 }
 # Wide enough for the longest label ("ERROR:", "UNKNOWN") so the listing lines up.
 _LABEL_WIDTH = 7
@@ -29,16 +29,22 @@ _LABEL_WIDTH = 7
 FOLD_AFTER = 6
 
 
-def render_terminal(report, console: Optional[Console] = None) -> None:
-    """Print the run to `console` (a stdout Console by default)."""
+def render_terminal(report, console: Optional[Console] = None, json_sha256: Optional[str] = None) -> None:
+    """Print the run to `console` (a stdout Console by default); `json_sha256`, the digest of the JSON
+    report written (or embedded in the HTML), goes into the summary."""
     console = console or Console()
     view = build_view(report_document(report))
+    view["json_sha256"] = json_sha256
     _header(console, view)
     _hosts(console, view)
     _checks(console, view)
     _matrix(console, view)
     _disks(console, view)
     _blockers(console, view)
+    _waivers(console, view)
+    if view["drift"]:
+        _section(console, "CHANGES SINCE THE PREVIOUS RUN")
+        drift_lines(console, view["drift"])
     _summary(console, view)
 
 
@@ -88,6 +94,8 @@ def _header(console: Console, view: dict) -> None:
         facts += ", recorded " + (view["facts_recorded"]
                                   or "at an unknown time (the recording has no timestamp)")
     console.print(_t(f"Run: {when}; facts: {facts}"))
+    for label, text in view["meta"]["lines"]:
+        console.print(_t(f"{label}: {text}"))
     sel = view["selection"]
     if sel.get("only"):
         console.print(_t("Only checks: " + ", ".join(sel["only"])))
@@ -227,6 +235,8 @@ def _matrix_cell(c: dict) -> Text:
                               ("warnings", "warning: ", "warn")):
         for b in c[kind]:
             cell.append("\n" + ("" if c["verdict"] == own else prefix) + clean_text(b["check"]))
+            if b.get("waived"):
+                cell.append(f" (waived {clean_text(b.get('ticket') or '')})".replace(" )", ")"), style=STYLE["skip"])
     return cell
 
 
@@ -305,15 +315,84 @@ def _blockers(console: Console, view: dict) -> None:
                 console.print(_status_line("error", f"{b['check']['id']}: {r['subject']}: {r['message']}"))
 
 
+def _waivers(console: Console, view: dict) -> None:
+    w = view["waivers"]
+    if not w["count"]:
+        return
+    _section(console, "WAIVERS (ACCEPTED RISKS)")
+    for item in w["items"]:
+        state = item.get("state")
+        status = {"active": "waived", "expired": "fail", "unmatched": "warn"}.get(state, "warn")
+        tail = {"active": f"{len(item.get('matched') or [])} waived",
+                "expired": f"EXPIRED: {len(item.get('matched') or [])} finding(s) count again",
+                "unmatched": "matches no FAIL or WARN"
+                             + (f" ({len(item['passing'])} matched result(s) pass now)" if item.get("passing") else "")
+                }.get(state, state)
+        console.print(_indented(_status_line(status, f"{item['line']} [{tail}]"), 0))
+        if item.get("refused"):
+            console.print(_indented(f"not hidden: {len(item['refused'])} ERROR result(s) it matches stay ERROR", 9))
+        for r in item["results"]:
+            console.print(_indented(f"{r['subject']}: {r['message']} (was {r['waiver'].get('status', '?').upper()})",
+                                    9))
+
+
+def _subjects(group: dict) -> str:
+    return ", ".join(clean_text(s) for s in group["subjects"]) + (f" and {group['more']} more" if group["more"] else "")
+
+
+def drift_lines(console: Console, d: dict) -> None:
+    """The drift, grouped (shared by `check --previous` and `preflight diff`)."""
+    if not d["same_cluster"]:
+        console.print(_status_line("warn", f"the previous report is of cluster {d['previous'].get('cluster')}: "
+                                           f"two different clusters are compared"))
+    console.print(_t(d["sentence"]))
+    hosts, vms = d["hosts"], d["vms"]
+    for label, names in (("hosts appeared", hosts.get("appeared")), ("hosts gone", hosts.get("gone"))):
+        if names:
+            console.print(_indented(f"{label}: {', '.join(names)}", 2))
+    for label, items in (("VMs appeared", vms.get("appeared")), ("VMs gone", vms.get("gone"))):
+        if items:
+            console.print(_indented(f"{label}: " + ", ".join(f"{i['domain']} (on {i['host']})" for i in items), 2))
+    if vms.get("moved"):
+        console.print(_indented("VMs moved: " + ", ".join(f"{i['domain']} {i['from']} -> {i['to']}"
+                                                           for i in vms["moved"]), 2))
+    for g in d["verdicts"]:
+        was, now, why = g["key"]
+        console.print(_indented(_status_line(now, f"{g['count']} migration(s) {VERDICT_LABEL.get(was, was)} -> "
+                                                  f"{VERDICT_LABEL.get(now, now)}" + (f" ({why})" if why else "")
+                                                  + f": {_subjects(g)}"), 2))
+    for kind, groups in (("new", d["new"]), ("resolved", d["resolved"]), ("changed", d["changed"])):
+        for g in groups:
+            if kind == "new":
+                status, check = g["key"]
+                text = f"new {check} ({g['count']}): {_subjects(g)}"
+            elif kind == "resolved":
+                status, check, now = g["key"]
+                text = f"resolved {check} ({g['count']}, {now} now): {_subjects(g)}"
+            else:
+                was, status, check = g["key"]
+                text = f"{check} {STATUS_LABEL.get(was, was)} -> {STATUS_LABEL.get(status, status)} " \
+                       f"({g['count']}): {_subjects(g)}"
+            console.print(_indented(_status_line("pass" if kind == "resolved" else status, text), 2))
+
+
 def _summary(console: Console, view: dict) -> None:
     _section(console, "SUMMARY")
     console.print(Text(clean_text(view["sentence"]), style=STYLE.get(view["overall"], "")))
     console.print(_t(f"Exit code {view['exit_code']}: {view['exit_meaning']}."))
+    if view["drift"]:
+        console.print(_t(view["drift"]["sentence"]))
+    if view["meta"]["run_id"]:
+        console.print(_t(f"Run {view['meta']['run_id']}"
+                         + (f"; JSON report SHA-256 {view['json_sha256']} (`preflight verify` checks the HTML "
+                            f"against it)" if view.get("json_sha256") else "")))
     console.print()
     c = view["counts"]
     parts = [("TOTAL", view["total"], "bold"), ("PASSED", c.get("pass", 0), STYLE["pass"]),
              ("WARNINGS", c.get("warn", 0), STYLE["warn"]), ("FAILURES", c.get("fail", 0), STYLE["fail"]),
              ("ERRORS", c.get("error", 0), STYLE["error"]), ("SKIPPED", c.get("skip", 0), STYLE["skip"])]
+    if c.get("waived"):
+        parts.append(("WAIVED", c["waived"], STYLE["skip"]))
     line = Text()
     for i, (label, n, style) in enumerate(parts):
         if i:

@@ -106,3 +106,23 @@ def _verdict(dom: str, src, dst, selected: list, left_out: list, idx) -> Migrati
     return Migration(dom, src.name, dst.name, verdict, blockers=tuple(blockers),
                      undecided=tuple(undecided), warnings=tuple(warnings),
                      reasons=tuple(reasons + unknown_reasons))
+
+
+def mark_waived(migrations: list, results: list, selected: list) -> list:
+    """The migrations with `waived` set: the blockers whose every FAIL bearing on that migration a
+    waiver turned WAIVED (preflight.engine.waivers). The verdict stays FAIL: the migration would still
+    fail; the waiver only says the risk is known and accepted."""
+    from dataclasses import replace
+
+    specs_by_id = {s.id: s for s in selected}
+    idx = _index(results, specs_by_id)
+    out = []
+    for m in migrations:
+        waived = []
+        for cid in m.blockers:
+            spec = specs_by_id.get(cid)
+            statuses = {r.status for r in _bearing(spec, idx, m.domain, m.source, m.destination)} if spec else set()
+            if Status.WAIVED in statuses and Status.FAIL not in statuses:
+                waived.append(cid)
+        out.append(replace(m, waived=tuple(waived)) if waived else m)
+    return out

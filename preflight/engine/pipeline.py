@@ -10,7 +10,7 @@ from typing import Callable, Optional
 
 from preflight import __version__
 from preflight.engine.disks import build_disk_inventory
-from preflight.engine.matrix import build_matrix
+from preflight.engine.matrix import build_matrix, mark_waived
 from preflight.engine.registry import Registry
 from preflight.engine.runner import Selection, run_checks, select
 from preflight.inventory import Cluster
@@ -137,13 +137,24 @@ def gather(cluster: Cluster, options: GatherOptions, progress: Optional[Callable
 
 
 def evaluate(record: dict, registry: Registry, selection: Selection, *, cluster: str,
-             started: str, source: str) -> RunReport:
+             started: str, source: str, provenance: Optional[dict] = None,
+             waivers: Optional[list] = None) -> RunReport:
     from preflight.facts.parse import parse_record
 
     facts = parse_record(record)
     selected, left_out = select(registry, selection)
     results = run_checks(facts, selected)
     migrations = build_matrix(facts, selected, left_out, results)
+    domains = build_disk_inventory(facts, results)   # what really happens, before any waiver
+    checks = [s.metadata() for s in selected]
+    waiver_states = []
+    if waivers:
+        from preflight.engine import waivers as waiving
+
+        today = (parse_time(started) or datetime.now(timezone.utc)).astimezone(timezone.utc).date()
+        results, waiver_states = waiving.apply(waivers, results, today)
+        migrations = mark_waived(migrations, results, selected)
+        checks += [dict(c) for c in waiving.CHECKS]
     return RunReport(
         cluster=cluster,
         started=started,
@@ -152,13 +163,15 @@ def evaluate(record: dict, registry: Registry, selection: Selection, *, cluster:
         hosts=[_summary(h, record) for h in facts.hypervisors],
         results=results,
         migrations=migrations,
-        checks=[s.metadata() for s in selected],
+        checks=checks,
         selection={"only": list(selection.only), "skip": list(selection.skip),
                    "left_out": [s.id for s in left_out]},
         source=source,
-        domains=build_disk_inventory(facts, results),
+        domains=domains,
         unassessed=unassessed_sources(facts),
         facts_recorded=record.get("recorded") if isinstance(record.get("recorded"), str) else None,
+        provenance=dict(provenance or {}),
+        waivers=waiver_states,
     )
 
 

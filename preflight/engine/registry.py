@@ -38,6 +38,9 @@ class Finding:
     subject: Optional[str] = None      # defaults to the scope's subject (host, domain, domain->dest)
     disk: Optional[str] = None
     details: dict = field(default_factory=dict)
+    # tells this finding apart from the check's other findings about the same subject (and disk),
+    # e.g. "uuid"/"hostname" or a NIC's MAC: part of the result's stable id (preflight.model)
+    item: Optional[str] = None
 
 
 def passed(message: str, **kw) -> Finding:

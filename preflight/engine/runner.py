@@ -156,6 +156,9 @@ def _invoke(spec: CheckSpec, ctx, hosts: list, pair=None, pair_scope: bool = Fal
         return [_result(spec, ctx, Finding(
             Status.ERROR, f"could not decide: the check returned {type(bad[0]).__name__}, not a Finding"),
             where)]
+    if any(f.status is Status.WAIVED for f in findings):   # only a waiver with an approver waives
+        return [_result(spec, ctx, Finding(
+            Status.ERROR, "could not decide: the check returned WAIVED, which only a waiver may set"), where)]
     return [_result(spec, ctx, f, where) for f in findings]
 
 
@@ -171,5 +174,6 @@ def _result(spec: CheckSpec, ctx, finding: Finding, where: dict) -> Result:
         evidence=Evidence(observed=finding.observed, expected=finding.expected,
                           source=finding.source, details=details),
         disk=finding.disk,
+        item=finding.item,
         **where,
     )

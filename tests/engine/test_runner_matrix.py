@@ -110,3 +110,13 @@ def test_domain_pair_and_host_scopes_bear_on_the_matrix():
     assert matrix[("vm1", "hv1", "hv3")].verdict is Verdict.WARN
     # the DOMAIN check ran once for the running domain, not for the shut-off one
     assert [r.domain for r in results if r.check == "domain.a"] == ["vm1"]
+
+
+def test_a_check_cannot_waive_its_own_finding():
+    """WAIVED is a waiver's word (with an approver and an end date), never a check's."""
+    from preflight.engine.registry import Finding
+
+    results, matrix = evaluate(cluster(), [spec("storage.a", lambda ctx: Finding(Status.WAIVED, "trust me"))])
+    assert {r.status for r in results} == {Status.ERROR}
+    assert "only a waiver may set" in results[0].message
+    assert all(m.verdict is Verdict.UNKNOWN for m in matrix.values())

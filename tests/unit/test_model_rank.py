@@ -7,7 +7,9 @@ def test_fail_beats_error_beats_warn_beats_pass_beats_skip():
     assert worst_status([Status.PASS, Status.ERROR, Status.WARN]) is Status.ERROR
     assert worst_status([Status.ERROR, Status.FAIL]) is Status.FAIL
     assert worst_status(["skip", "pass"]) == "pass"
-    assert [s.rank for s in (Status.SKIP, Status.PASS, Status.WARN, Status.ERROR, Status.FAIL)] == [0, 1, 2, 3, 4]
+    assert [s.rank for s in (Status.SKIP, Status.PASS, Status.WARN, Status.ERROR, Status.FAIL)] == [0, 1, 3, 4, 5]
+    # a waived FAIL is never a pass and never a blocker: between the two
+    assert Status.PASS.rank < Status.WAIVED.rank < Status.WARN.rank
     assert worst_status([]) is None
 
 
