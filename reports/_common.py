@@ -330,7 +330,7 @@ def drift_view(drift: Optional[dict]) -> Optional[dict]:
         if counts.get(key):
             parts.append(f"{counts[key]} {what}")
     return {
-        "previous": prev, "same_cluster": drift.get("same_cluster", True), "changed": drift.get("changed"),
+        "previous": prev, "same_cluster": drift.get("same_cluster", True), "anything_changed": bool(drift.get("changed")),
         "sentence": (f"Since run {prev.get('run_id') or '?'} ({prev.get('started') or 'time unknown'}): "
                      + ", ".join(parts) + "." if drift.get("changed") else
                      f"Nothing changed since run {prev.get('run_id') or '?'} ({prev.get('started') or 'time unknown'})."),

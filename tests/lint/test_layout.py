@@ -35,3 +35,13 @@ def test_every_package_directory_ships_in_the_wheel():
     found = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "preflight").rglob("__init__.py")}
     found |= {"preflight.checks", "preflight.reports"}
     assert sorted(found - listed) == []
+
+
+def test_test_modules_have_unique_basenames():
+    # tests/ has no __init__.py files, so pytest imports each test module by its bare name: two
+    # test_x.py in different folders stop the whole collection ("import file mismatch").
+    by_name: dict[str, list[str]] = {}
+    for path in (REPO / "tests").rglob("test_*.py"):
+        if not (path.parent / "__init__.py").exists():
+            by_name.setdefault(path.name, []).append(str(path.relative_to(REPO)))
+    assert {name: paths for name, paths in by_name.items() if len(paths) > 1} == {}

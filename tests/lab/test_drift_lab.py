@@ -52,6 +52,7 @@ def test_drift_of_a_clean_run_and_a_missing_mount(lab, scenario, tmp_path):
     back = subprocess.run([sys.executable, "-m", "preflight", "diff", str(tmp_path / "fault.json"),
                            str(tmp_path / "clean.json"), "--json", str(tmp_path / "back.json")],
                           capture_output=True, text=True, timeout=120)
+    assert back.returncode == 1, back.stderr
     resolved = json.loads((tmp_path / "back.json").read_text())["findings"]["resolved"]
     assert any(f["check"] == "storage.shared" and f["destination"] == gone_to and f["now"] == "pass"
                for f in resolved), resolved
