@@ -31,6 +31,8 @@ CLUSTER_KEYS = {
     "user": "SSH user for every host (default: from ssh_config, else the local user)",
     "port": "SSH port for every host (default: from ssh_config, else 22)",
     "identity_file": "private key file (default: from ssh_config, the agent, ~/.ssh/id_*)",
+    "probe_networks": "CIDRs the storage servers named by guests' disks and hosts' mounts must be in to be "
+                      "probed (default: any address but loopback, link-local, multicast)",
     "connect_timeout": "seconds to wait for SSH connect and authentication (default 10)",
     "command_timeout": "seconds a single remote command or libvirt call may take (default 60)",
     "replay": "a recorded facts file (preflight check --record) to check instead of connecting",
@@ -70,6 +72,7 @@ class Cluster:
     # a waivers file, or the inline tables (list of dicts) of the cluster's `waivers` key
     waivers: object = None
     source: str = "<built-in>"        # the file it came from
+    probe_networks: tuple = ()        # CIDR strings (preflight.facts.probe_guard)
 
     @property
     def host_names(self) -> list:
@@ -154,7 +157,16 @@ def _cluster(path: Path, text: str, name: str, body) -> Cluster:
         description=_str(body.get("description"), where, "description"),
         waivers=_waivers(body.get("waivers"), path, where),
         source=str(path),
+        probe_networks=_networks(body.get("probe_networks"), where),
     )
+
+
+def _networks(value, where: str) -> tuple:
+    from preflight.facts.probe_guard import validate_networks
+    try:
+        return validate_networks(value, where)
+    except ValueError as exc:
+        raise InventoryError(str(exc)) from exc
 
 
 def _waivers(value, inventory: Path, where: str):

@@ -224,7 +224,8 @@ def collect(cluster_inventory, options=None, progress: Optional[ProgressCallback
                                         cpu=opts.cpu_compare, probes=opts.probes, progress=progress,
                                         nfs_targets=nfs_probe_targets(record),
                                         portal_targets=network_disk_targets(record["hosts"]),
-                                        list_targets=list_targets(record["hosts"]))
+                                        list_targets=list_targets(record["hosts"]),
+                                        probe_networks=tuple(getattr(cluster_inventory, "probe_networks", ()) or ()))
         if watchdog.expired:
             record["deadline_passed"] = watchdog.deadline_s
     finally:

@@ -30,10 +30,12 @@ Parsers here are pure (recorded output -> typed facts).
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Optional
 
 from preflight.facts.models import ToolListing
+from preflight.facts.probe_guard import GUARD_CODE, storage_policy
 from preflight.facts.xmlsafe import UnsafeXMLError, parse_xml
 
 SHOWMOUNT_KEY = "nfs_showmount"
@@ -43,27 +45,38 @@ TOOL_ABSENT = "preflight: tool absent"
 CHAP_SKIP = "skipped: CHAP-protected target"
 QEMU_INITIATOR_PREFIX = "iqn.2008-11.org.linux-kvm"
 
-# $0 = script name, $1 = marker, $2 = timeout, then (kind, argument, initiator) triples.
+# $0 = RESOLVE_CODE, $1 = marker, $2 = timeout, $3 = the policy (JSON, preflight.facts.probe_guard),
+# $4 = Python interpreters, then (kind, host, port, initiator) quadruples.
 # Every listing runs in the background; the output is printed per index in the batched-facts
-# layout (MARKER i rc N / out / err / end) once all have finished or timed out.
-LISTS_SH = r"""M=$1; T=$2; shift 2
+# layout (MARKER i rc N / out / err / end) once all have finished or timed out. Each server name
+# is resolved ONCE, by Python, its address checked against the policy (W8), and the tool is
+# given that address: it cannot resolve the name again to somewhere else. rc 126 = not run.
+LISTS_SH = r"""M=$1; T=$2; P=$3; PYS=$4; shift 4
 d=$(mktemp -d 2>/dev/null) && [ -d "$d" ] || { echo "preflight: mktemp -d failed: nothing listed" >&2; exit 97; }
 trap 'rm -rf "$d"' EXIT
+py=
+for p in $PYS; do if command -v "$p" >/dev/null 2>&1; then py=$p; break; fi; done
 run() {
-  i=$1; shift
+  i=$1; kind=$2; host=$3; port=$4; ini=$5
+  tool=showmount; [ "$kind" = iscsi ] && tool=iscsi-ls
   : >"$d/$i.o"
-  if ! command -v "$1" >/dev/null 2>&1; then echo "preflight: tool absent: $1 is not installed" >"$d/$i.e"; echo 127 >"$d/$i.rc"; return; fi
-  if ! command -v timeout >/dev/null 2>&1; then echo "preflight: no coreutils timeout to bound $1; not run" >"$d/$i.e"; echo 126 >"$d/$i.rc"; return; fi
-  timeout "$T" "$@" >"$d/$i.o" 2>"$d/$i.e" </dev/null; echo $? >"$d/$i.rc"
+  if ! command -v "$tool" >/dev/null 2>&1; then echo "preflight: tool absent: $tool is not installed" >"$d/$i.e"; echo 127 >"$d/$i.rc"; return; fi
+  if ! command -v timeout >/dev/null 2>&1; then echo "preflight: no coreutils timeout to bound $tool; not run" >"$d/$i.e"; echo 126 >"$d/$i.rc"; return; fi
+  if [ -z "$py" ]; then echo "preflight: not listed: no python3 to check the address $host resolves to before connecting" >"$d/$i.e"; echo 126 >"$d/$i.rc"; return; fi
+  a=$(timeout "$T" "$py" -c "$0" "$host" "$port" "$P" 2>"$d/$i.e") || { echo 126 >"$d/$i.rc"; return; }
+  case $kind in
+    showmount) timeout "$T" showmount -e --no-headers -- "$a" >"$d/$i.o" 2>"$d/$i.e" </dev/null; echo $? >"$d/$i.rc" ;;
+    iscsi) case $a in *:*) hp="[$a]:$port" ;; *) hp="$a:$port" ;; esac
+           timeout "$T" iscsi-ls -i "$ini" -s "iscsi://$hp/" >"$d/$i.o" 2>"$d/$i.e" </dev/null; echo $? >"$d/$i.rc" ;;
+  esac
 }
 n=0
-while [ $# -ge 3 ]; do
+while [ $# -ge 4 ]; do
   case $1 in
-    showmount) run $n showmount -e --no-headers -- "$2" & ;;
-    iscsi) run $n iscsi-ls -i "$3" -s "iscsi://$2/" & ;;
+    showmount|iscsi) run $n "$1" "$2" "$3" "$4" & ;;
     *) echo "unknown kind $1" >"$d/$n.e"; echo 2 >"$d/$n.rc" ;;
   esac
-  n=$((n + 1)); shift 3
+  n=$((n + 1)); shift 4
 done
 wait
 i=0
@@ -74,6 +87,23 @@ while [ $i -lt $n ]; do
   printf '\n%s %s end\n' "$M" "$i"
   i=$((i + 1))
 done
+"""
+
+# $1 name, $2 port, $3 policy JSON -> the address to use on stdout, or why not on stderr (rc 3/4).
+RESOLVE_CODE = GUARD_CODE + r"""
+import json, socket, sys
+name, port, allow = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+try:
+    info = socket.getaddrinfo(name, port, 0, socket.SOCK_STREAM)
+except socket.gaierror as e:
+    sys.stderr.write("cannot resolve %s: %s\n" % (name, e.strerror))
+    sys.exit(4)
+addr = info[0][4][0]
+why = refuse(addr, allow)
+if why:
+    sys.stderr.write("not listed: %s resolves to %s here; %s\n" % (name, addr, why))
+    sys.exit(3)
+print(addr)
 """
 
 _NAME_OK = re.compile(r"^[A-Za-z0-9_.:\[\]][A-Za-z0-9_.:\[\]-]*$")      # never a leading '-' (W6)
@@ -138,18 +168,23 @@ def list_targets(hosts_raw: dict) -> dict:
                       for (h, p, i), chap in sorted(iscsi.items()) if _NAME_OK.match(h) and _NAME_OK.match(i)]}
 
 
-def lists_argv(targets: dict, marker: str, timeout: int = LIST_TIMEOUT) -> Optional[list]:
+def lists_argv(targets: dict, marker: str, timeout: int = LIST_TIMEOUT, policy: Optional[dict] = None,
+               pythons=("python3", "/usr/libexec/platform-python")) -> Optional[list]:
     """The argv of the listing fact (None when there is nothing to list), and the index order:
-    showmount servers first, then the iSCSI rows that are not CHAP-skipped."""
+    showmount servers first, then the iSCSI rows that are not CHAP-skipped. `policy`: where the
+    servers may be (preflight.facts.probe_guard.storage_policy; default: no special address)."""
     args = []
     for server in targets.get("showmount") or ():
-        args += ["showmount", server, "-"]
+        args += ["showmount", server, "111", "-"]
     for t in targets.get("iscsi") or ():
         if not t.get("chap"):
-            args += ["iscsi", _portal(t["host"], t["port"]), t["initiator"]]
+            args += ["iscsi", t["host"].strip("[]"), str(int(t["port"])), t["initiator"]]
     if not args:
         return None
-    return ["sh", "-c", LISTS_SH, "pf-lists", marker, str(int(timeout))] + args
+    return ["sh", "-c", LISTS_SH, RESOLVE_CODE, marker, str(int(timeout)),
+            json.dumps(policy or storage_policy(())), " ".join(pythons)] + args
+
+LISTS_FIXED_ARGS = 8          # argv entries before the quadruples
 
 
 def rows_from_output(targets: dict, parsed: dict, error: Optional[str]) -> tuple:

@@ -45,7 +45,8 @@ from typing import Callable, Optional
 
 from preflight.facts.cpu_defs import guest_compare_target
 from preflight.facts.gather import build_facts_script, parse_facts_output
-from preflight.facts.listings import ISCSI_KEY, LIST_TIMEOUT, SHOWMOUNT_KEY, lists_argv, rows_from_output
+from preflight.facts.probe_guard import GUARD_CODE, host_policy, is_literal, refusal, storage_policy
+from preflight.facts.listings import ISCSI_KEY, LIST_TIMEOUT, LISTS_FIXED_ARGS, SHOWMOUNT_KEY, lists_argv, rows_from_output
 from preflight.transport.errors import TransportError
 
 __all__ = ["run_pairs", "migration_port_range", "LISTENER_CODE", "PROBE_CODE"]
@@ -128,8 +129,10 @@ for c in list(conns):
 print("DONE %d" % got, flush=True)
 """
 
-# Runs on the source: JSON {"timeout": T, "targets": [{"host","port"}...]} -> JSON results.
-PROBE_CODE = r"""
+# Runs on the source: JSON {"timeout": T, "targets": [{"host","port","nonce","allow"}...]} -> JSON
+# results. Each resolved address is checked against the target's policy (preflight.facts.probe_guard)
+# before the connect.
+PROBE_CODE = GUARD_CODE + r"""
 import errno, json, socket, sys, threading, time
 spec = json.loads(sys.argv[1])
 T = float(spec["timeout"])
@@ -146,6 +149,11 @@ def probe(i, t):
         return
     fam, _, _, _, sa = info[0]
     addr = sa[0]
+    why = refuse(addr, t.get("allow") or {"own": [], "of": host})
+    if why is not None:   # W8: never connect where host data points outside the policy
+        res[i] = {"outcome": "error", "detail": "not probed: %s resolves to %s here; %s" % (host, addr, why),
+                  "address": addr, "elapsed_ms": int((time.monotonic() - t0) * 1000)}
+        return
     s = socket.socket(fam, socket.SOCK_STREAM)
     s.settimeout(T)
     try:
@@ -188,6 +196,7 @@ if ! command -v bash >/dev/null 2>&1 || ! command -v timeout >/dev/null 2>&1; th
 fi
 T=$2; shift 3; i=0
 while [ $# -ge 3 ]; do
+  if [ "$1" = "-" ]; then echo "PFB $i 125 0 not checked"; i=$((i + 1)); shift 3; continue; fi
   ( s=$(date +%s%N)
     e=$(timeout "$T" bash -c 'exec 3<>"/dev/tcp/$0/$1" && printf "%s\n" "$2" >&3' "$1" "$2" "$3" 2>&1); rc=$?
     echo "PFB $i $rc $(( ($(date +%s%N) - s) / 1000000 )) $(printf %s "$e" | tr '\n' ' ')" ) &
@@ -208,7 +217,9 @@ def _fallback_rows(out: str, targets: list) -> list:
         t = targets[i]
         where = f"{t['host']}:{t['port']}"
         low = err.lower()
-        if rc == 0:
+        if t.get("refused"):
+            outcome, detail = "error", f"not probed: {t['refused']}"
+        elif rc == 0:
             outcome, detail = "answered", None
         elif rc == 124:
             outcome, detail = "timeout", f"no answer from {where} (packets silently dropped?)"
@@ -330,10 +341,16 @@ class _Listener:
         line = self._line(time.monotonic() + ready_timeout)
         if line is not None and line.startswith("READY "):
             try:
-                self.port = int(line.split()[1])
-                return
+                port = int(line.split()[1])
             except (IndexError, ValueError):
-                pass
+                port = None
+            if port is not None and lo <= port <= hi:
+                self.port = port
+                return
+            if port is not None:   # W8: the sources would probe a port the host chose, not its range
+                self.error = f"test listener reported port {port}, outside the migration range {lo}-{hi}"
+                self._close()
+                return
         if line is not None and line.startswith("FAIL"):
             self.error = f"test listener: {clean_line(line[5:])}"
         elif line is not None:
@@ -408,7 +425,8 @@ class _Listener:
 
 
 def _probe_from_source(conn, destinations: list, timeout: float, pythons=PYTHONS,
-                       lists: Optional[dict] = None, listed: Optional[dict] = None) -> tuple:
+                       lists: Optional[dict] = None, listed: Optional[dict] = None,
+                       policy: Optional[dict] = None) -> tuple:
     """ONE exec on the source: getent hosts for each destination name + all TCP probes, then
     (when `lists` is given, see preflight.facts.listings.list_targets) the showmount / iscsi-ls
     listings, in parallel and bounded, AFTER the probes (the test listeners are short-lived).
@@ -422,15 +440,20 @@ def _probe_from_source(conn, destinations: list, timeout: float, pythons=PYTHONS
     index = []
     for d in destinations:
         for port, purpose, *nonce in d["ports"]:
-            targets.append({"host": d["target"], "port": port, "nonce": nonce[0] if nonce else None})
+            targets.append({"host": d["target"], "port": port, "nonce": nonce[0] if nonce else None,
+                            "allow": d.get("allow") or {"own": [], "of": str(d["name"])}})
             index.append((d["name"], port, purpose))
     facts["probe"] = ["sh", "-c", _PROBE_SH, PROBE_CODE, json.dumps({"timeout": timeout, "targets": targets}),
                       str(int(max(1, round(timeout)))), " ".join(pythons)]
     for t in targets:
-        facts["probe"] += [t["host"], str(t["port"]), t["nonce"] or "-"]
+        # the no-Python fallback cannot check what a name resolves to: only a literal address the
+        # controller checked here is probed by it (W8)
+        t["refused"] = (refusal(t["host"], t["allow"]) if is_literal(t["host"]) else
+                        f"{conn.name} has no python3 to check the address {t['host']} resolves to before connecting")
+        facts["probe"] += ["-" if t["refused"] else t["host"], str(t["port"]), t["nonce"] or "-"]
     marker = "PFP" + secrets.token_hex(10)
     list_marker = "PFL" + secrets.token_hex(10)
-    list_argv = lists_argv(lists, list_marker, LIST_TIMEOUT) if lists is not None else None
+    list_argv = lists_argv(lists, list_marker, LIST_TIMEOUT, policy, pythons) if lists is not None else None
     if list_argv is not None:
         facts["lists"] = list_argv
     extra = LIST_TIMEOUT + 5 if list_argv is not None else 0
@@ -451,7 +474,7 @@ def _probe_from_source(conn, destinations: list, timeout: float, pythons=PYTHONS
         if lf is None:
             keep_lists({}, f"listing did not run on {conn.name}: {errors.get('lists') or 'no output'}")
         else:
-            n = len(list_argv[6:]) // 3
+            n = len(list_argv[LISTS_FIXED_ARGS:]) // 4
             got, _ = parse_facts_output(lf["out"].encode(), list_marker, [str(i) for i in range(n)])
             for row in got.values():
                 if row["rc"] == 124 and row["err"].startswith("timed out after"):
@@ -494,7 +517,7 @@ def run_pairs(sessions: dict, hosts: dict, *, probe_timeout: float = PROBE_TIMEO
               listener_lifetime: int = LISTENER_LIFETIME, workers: int = 16,
               cpu: bool = True, probes: bool = True, progress: Optional[Callable] = None,
               nfs_targets: Optional[dict] = None, portal_targets: Optional[list] = None,
-              list_targets: Optional[dict] = None) -> list:
+              list_targets: Optional[dict] = None, probe_networks: tuple = ()) -> list:
     """sessions: name -> object with .conn (open Connection or None) and .bridge (open
     LibvirtBridge or None); hosts: name -> raw host entry (updated in place with
     "pair_round_trips" and "pair_libvirt_calls"). Returns the raw "pairs" list.
@@ -511,7 +534,12 @@ def run_pairs(sessions: dict, hosts: dict, *, probe_timeout: float = PROBE_TIMEO
     list_targets: {"showmount": [server], "iscsi": [{"host","port","initiator","chap"}]} (see
     preflight.facts.listings.list_targets): `showmount -e` and `iscsi-ls -s` run FROM every
     source in that same exec, after the probes; rows go to hosts[source]["nfs_showmount"] and
-    hosts[source]["iscsi_lists"]. No round trip either."""
+    hosts[source]["iscsi_lists"]. No round trip either.
+
+    probe_networks: the inventory's CIDRs that servers named only by host data (network disks,
+    mounts) must lie in (empty: anything but special addresses); a destination is probed only on
+    its own addresses (preflight.facts.probe_guard)."""
+    storage = storage_policy(probe_networks)
     names = [n for n in hosts if hosts[n].get("reachable") and sessions.get(n) is not None
              and sessions[n].conn is not None]
     before_rt = {n: sessions[n].conn.round_trips for n in names}
@@ -567,17 +595,18 @@ def run_pairs(sessions: dict, hosts: dict, *, probe_timeout: float = PROBE_TIMEO
                     if d == s:
                         continue
                     mport = listeners[d].port or plan[d]["lo"]
-                    dests.append({"name": d, "target": plan[d]["target"],
+                    dests.append({"name": d, "target": plan[d]["target"], "allow": host_policy(d, hosts[d]),
                                   "ports": [(mport, "migration", nonces[(s, d)]), (plan[d]["ssh_port"], "ssh")]})
                 # storage servers ride the same exec: NFS servers' ports, network-disk portals
                 for server, spec in (nfs_targets or {}).items():
-                    dests.append({"name": ("nfs", server), "target": spec["target"], "ports": list(spec["ports"])})
+                    dests.append({"name": ("nfs", server), "target": spec["target"], "ports": list(spec["ports"]),
+                                  "allow": {"own": list(spec.get("own") or ()), "of": server}})
                 for t in portal_targets or ():
-                    dests.append({"name": ("portal", t["target"]), "target": t["target"],
+                    dests.append({"name": ("portal", t["target"]), "target": t["target"], "allow": storage,
                                   "ports": [(t["port"], t["protocol"])]})
                 listed: dict = {}
                 got = _probe_from_source(sessions[s].conn, dests, probe_timeout, lists=list_targets,
-                                         listed=listed)
+                                         listed=listed, policy=storage)
                 return s, got, listed
 
             note("*", "pairs", "probing")

@@ -417,7 +417,9 @@ def nfs_probe_targets(record: dict) -> dict:
         ports = [(2049, "nfs"), (111, "rpcbind")]
         mountd = sorted({port for prog, _, proto, port in sh.rpc_services if prog == "mountd" and proto == "tcp"})
         ports += [(p, "mountd") for p in mountd[:1]]
-        targets[name] = {"target": target, "ports": ports}
+        # W8: probed only on the addresses this inventory storage host has
+        own = [a for a in [entry.get("address"), sh.address] + [a.split("/")[0] for a in sh.addresses] if a]
+        targets[name] = {"target": target, "ports": ports, "own": list(dict.fromkeys(own))}
     return targets
 
 

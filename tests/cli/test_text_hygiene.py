@@ -83,4 +83,4 @@ def test_W6_option_like_server_names_are_not_listed():
     targets = list_targets({"hv": {"libvirt": {"domains": [{"name": "t", "active": True, "xml": xml}]}}})
     assert targets["showmount"] == []
     argv = lists_argv({"showmount": ["nas"]}, "PFM1") or []
-    assert 'showmount -e --no-headers -- "$2"' in argv[2]
+    assert 'showmount -e --no-headers -- "$a"' in argv[2]

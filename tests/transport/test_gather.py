@@ -107,7 +107,7 @@ def test_probe_outcomes(conn):
     open_.listen(8)
     open_port, full_port = open_.getsockname()[1], full.getsockname()[1]
     try:
-        dests = [{"name": "d1", "target": "localhost",
+        dests = [{"name": "d1", "target": "localhost", "allow": {"own": ["127.0.0.1", "::1"], "of": "d1"},
                   "ports": [(open_port, "migration"), (refused_port, "ssh"), (full_port, "libvirt")]}]
         resolved, notes, results, error = _probe_from_source(conn, dests, timeout=1.0)
     finally:
@@ -259,13 +259,19 @@ def test_probe_fallback_without_python(conn):
     open_port, closed_port = open_.getsockname()[1], closed.getsockname()[1]
     closed.close()
     try:
-        dests = [{"name": "d1", "target": "localhost", "ports": [(open_port, "migration"), (closed_port, "ssh")]}]
+        # without a Python only a literal address the controller checked is probed (W8)
+        dests = [{"name": "d1", "target": "127.0.0.1", "allow": {"own": ["127.0.0.1"], "of": "d1"},
+                  "ports": [(open_port, "migration"), (closed_port, "ssh")]},
+                 {"name": "d2", "target": "localhost", "allow": {"own": ["127.0.0.1", "::1"], "of": "d2"},
+                  "ports": [(open_port, "migration")]}]
         _, _, results, error = _probe_from_source(conn, dests, timeout=2.0, pythons=("pft-no-python",))
     finally:
         open_.close()
     assert error is None
     assert results[("d1", open_port, "migration")]["outcome"] == "answered"
     assert results[("d1", closed_port, "ssh")]["outcome"] == "refused"
+    assert results[("d2", open_port, "migration")]["outcome"] == "error"
+    assert "no python3 to check the address localhost resolves to" in results[("d2", open_port, "migration")]["detail"]
 
 
 def test_listener_python_and_socat_fallback(conn):

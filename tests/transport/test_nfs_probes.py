@@ -4,6 +4,8 @@ import socket
 
 from preflight.facts.pairs import run_pairs
 
+LOOPBACK = ("127.0.0.0/8", "::1/128")   # these tests' servers listen on loopback (W8 refuses it by default)
+
 
 class _S:
     def __init__(self, conn):
@@ -22,8 +24,8 @@ def test_nfs_targets_are_probed_from_every_source(ctx):
     sessions = {n: _S(ctx.connect(HostTarget("pft-target"))) for n in ("a", "b")}
     hosts = {n: {"reachable": True, "address": "127.0.0.1", "shell": {}, "libvirt": {}} for n in sessions}
     try:
-        pairs = run_pairs(sessions, hosts, cpu=False, probe_timeout=2.0, listener_lifetime=3,
-                          nfs_targets={"nas": {"target": "127.0.0.1",
+        pairs = run_pairs(sessions, hosts, cpu=False, probe_networks=LOOPBACK, probe_timeout=2.0, listener_lifetime=3,
+                          nfs_targets={"nas": {"target": "127.0.0.1", "own": ["127.0.0.1"],
                                                "ports": [(open_port, "nfs"), (closed_port, "rpcbind")]}})
     finally:
         open_.close()

@@ -5,6 +5,8 @@ import socket
 
 from preflight.facts.pairs import run_pairs
 
+LOOPBACK = ("127.0.0.0/8", "::1/128")   # these tests' servers listen on loopback (W8 refuses it by default)
+
 
 class _S:
     def __init__(self, conn):
@@ -25,8 +27,8 @@ def test_portal_targets_are_probed_from_every_source_in_the_same_exec(ctx):
     portals = [{"protocol": "iscsi", "target": "127.0.0.1", "port": open_port},
                {"protocol": "gluster", "target": "localhost", "port": closed_port}]
     try:
-        pairs = run_pairs(sessions, hosts, cpu=False, probe_timeout=2.0, listener_lifetime=3,
-                          nfs_targets={"nas": {"target": "127.0.0.1", "ports": [(open_port, "nfs")]}},
+        pairs = run_pairs(sessions, hosts, cpu=False, probe_networks=LOOPBACK, probe_timeout=2.0, listener_lifetime=3,
+                          nfs_targets={"nas": {"target": "127.0.0.1", "own": ["127.0.0.1"], "ports": [(open_port, "nfs")]}},
                           portal_targets=portals)
     finally:
         open_.close()
@@ -48,7 +50,7 @@ def test_no_portal_targets_means_no_key_and_empty_list_means_probed_nothing(ctx)
     sessions = {n: _S(ctx.connect(HostTarget("pft-target"))) for n in ("a", "b")}
     hosts = {n: {"reachable": True, "address": "127.0.0.1", "shell": {}, "libvirt": {}} for n in sessions}
     try:
-        run_pairs(sessions, hosts, cpu=False, probe_timeout=2.0, listener_lifetime=3, portal_targets=[])
+        run_pairs(sessions, hosts, cpu=False, probe_networks=LOOPBACK, probe_timeout=2.0, listener_lifetime=3, portal_targets=[])
     finally:
         for s in sessions.values():
             s.conn.close()

@@ -7,6 +7,8 @@ import socket
 from preflight.facts.listings import CHAP_SKIP, parse_listing_rows
 from preflight.facts.pairs import run_pairs
 
+LOOPBACK = ("127.0.0.0/8", "::1/128")   # these tests' servers listen on loopback (W8 refuses it by default)
+
 
 class _S:
     def __init__(self, conn):
@@ -27,7 +29,7 @@ def test_listings_ride_the_probe_exec_and_record_real_tool_answers(ctx):
                        {"host": "127.0.0.1", "port": 3260, "initiator": "iqn.2008-11.org.linux-kvm:u2",
                         "chap": True}]}
     try:
-        pairs = run_pairs(sessions, hosts, cpu=False, probe_timeout=2.0, listener_lifetime=3,
+        pairs = run_pairs(sessions, hosts, cpu=False, probe_networks=LOOPBACK, probe_timeout=2.0, listener_lifetime=3,
                           portal_targets=[{"protocol": "iscsi", "target": "127.0.0.1", "port": closed_port}],
                           list_targets=lists)
     finally:
@@ -56,7 +58,7 @@ def test_no_list_targets_means_no_keys(ctx):
     sessions = {n: _S(ctx.connect(HostTarget("pft-target"))) for n in ("a", "b")}
     hosts = {n: {"reachable": True, "address": "127.0.0.1", "shell": {}, "libvirt": {}} for n in sessions}
     try:
-        run_pairs(sessions, hosts, cpu=False, probe_timeout=2.0, listener_lifetime=3)
+        run_pairs(sessions, hosts, cpu=False, probe_networks=LOOPBACK, probe_timeout=2.0, listener_lifetime=3)
     finally:
         for s in sessions.values():
             s.conn.close()

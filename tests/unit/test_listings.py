@@ -73,9 +73,9 @@ def test_targets_from_mounts_and_disks_chap_portal_not_asked():
     assert rows[("san2", 3260)]["chap"] is True
     assert rows[("san3", 3261)]["initiator"] == "iqn.2026-11.example:hv-any"
     argv = lists_argv(t, "PFLx", 7)
-    assert argv[:6] == ["sh", "-c", LISTS_SH, "pf-lists", "PFLx", "7"]
-    assert "san2" not in " ".join(argv[6:]) and "san2:3260" not in argv   # CHAP portal never asked
-    assert not any("@" in a or "%" in a for a in argv[6:])                  # no credentials in a URL
+    assert argv[:3] == ["sh", "-c", LISTS_SH] and argv[4:6] == ["PFLx", "7"]
+    assert "san2" not in " ".join(argv[8:]) and "san2:3260" not in argv   # CHAP portal never asked
+    assert not any("@" in a or "%" in a for a in argv[8:])                  # no credentials in a URL
     assert lists_argv({"showmount": [], "iscsi": []}, "PFLx") is None
 
 
