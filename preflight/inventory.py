@@ -33,6 +33,11 @@ CLUSTER_KEYS = {
     "identity_file": "private key file (default: from ssh_config, the agent, ~/.ssh/id_*)",
     "probe_networks": "CIDRs the storage servers named by guests' disks and hosts' mounts must be in to be "
                       "probed (default: any address but loopback, link-local, multicast)",
+    "max_domains": "domains one host may list before it is refused as hostile or broken (default 2000)",
+    "max_pools": "storage pools (and libvirt networks) one host may list (default 1000)",
+    "max_disks": "disks one domain may have (default 512)",
+    "max_xml_bytes": "bytes of one domain/pool/network XML (default 8 MiB)",
+    "max_host_xml_bytes": "bytes of libvirt XML one host may hand back in all (default 512 MiB)",
     "connect_timeout": "seconds to wait for SSH connect and authentication (default 10)",
     "command_timeout": "seconds a single remote command or libvirt call may take (default 60)",
     "replay": "a recorded facts file (preflight check --record) to check instead of connecting",
@@ -73,6 +78,12 @@ class Cluster:
     waivers: object = None
     source: str = "<built-in>"        # the file it came from
     probe_networks: tuple = ()        # CIDR strings (preflight.facts.probe_guard)
+    # caps on what one host may hand back (preflight.facts.caps); None: the default
+    max_domains: Optional[int] = None
+    max_pools: Optional[int] = None
+    max_disks: Optional[int] = None
+    max_xml_bytes: Optional[int] = None
+    max_host_xml_bytes: Optional[int] = None
 
     @property
     def host_names(self) -> list:
@@ -158,7 +169,17 @@ def _cluster(path: Path, text: str, name: str, body) -> Cluster:
         waivers=_waivers(body.get("waivers"), path, where),
         source=str(path),
         probe_networks=_networks(body.get("probe_networks"), where),
+        **_caps(body, where),
     )
+
+
+def _caps(body: dict, where: str) -> dict:
+    from preflight.facts.caps import CAP_KEYS, caps_from
+    try:
+        caps_from(body, where)
+    except ValueError as exc:
+        raise InventoryError(str(exc)) from exc
+    return {k: body[k] for k in CAP_KEYS if k in body}
 
 
 def _networks(value, where: str) -> tuple:

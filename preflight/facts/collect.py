@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Callable, Optional, Protocol, Sequence
 
+from preflight.facts.caps import DEFAULT_CAPS, HostCaps, caps_from
 from preflight.facts.budget import DEFAULT_DEADLINE_S, HOST_BUDGET_S, Watchdog
 from preflight.facts.gather import gather_host, unreachable_entry
 from preflight.facts.raw import FORMAT
@@ -68,6 +69,7 @@ class CollectOptions:
     write_test: bool = False                  # INTRUSIVE opt-in (--write-test): see preflight.facts.write_test
     deadline: Optional[float] = DEFAULT_DEADLINE_S   # the whole run (--deadline); None/0: none
     host_budget: float = HOST_BUDGET_S        # one host's gather after its connect
+    caps: Optional[HostCaps] = None           # what one host may hand back; None: the cluster's (inventory)
 
     @classmethod
     def coerce(cls, options) -> "CollectOptions":
@@ -141,7 +143,8 @@ def _gather_one(ctx: SshContext, spec, opts: CollectOptions, progress, watchdog=
     bridge = LibvirtBridge(session.conn, call_timeout=opts.libvirt_timeout)
     try:
         entry = gather_host(session.conn, bridge=bridge, libvirt_timeout=opts.libvirt_timeout,
-                            shell_timeout=opts.command_timeout, progress=progress)
+                            shell_timeout=opts.command_timeout, progress=progress,
+                            caps=opts.caps or DEFAULT_CAPS)
     finally:
         if handle is not None:
             watchdog.release(handle)
@@ -171,6 +174,10 @@ def _safe(progress):
 def collect(cluster_inventory, options=None, progress: Optional[ProgressCallback] = None) -> dict:
     """Gather every host (bounded parallelism), then the pair phase; return the raw record."""
     opts = CollectOptions.coerce(options)
+    if opts.caps is None:
+        from dataclasses import replace
+        opts = replace(opts, caps=caps_from(cluster_inventory if not isinstance(cluster_inventory, (list, tuple))
+                                            else None))
     progress = _safe(progress)
     if isinstance(cluster_inventory, (list, tuple)):
         cluster_name, specs, storage, storage_specs = "cluster", list(cluster_inventory), [], []

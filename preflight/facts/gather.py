@@ -29,6 +29,7 @@ import secrets
 import shlex
 from typing import Callable, Optional
 
+from preflight.facts.caps import DEFAULT_CAPS, HostCaps
 from preflight.facts.chain_probe import chain_targets, qemu_img_argv
 from preflight.facts.raw import SHELL_FACTS
 from preflight.facts.xmlsafe import UnsafeXMLError, parse_xml, parse_xml_or_none
@@ -45,6 +46,14 @@ __all__ = [
 ]
 
 PER_COMMAND_TIMEOUT = 20          # seconds, via coreutils `timeout` when the host has it
+# W9: resource limits of every command of a batch, set by the shell (`ulimit`, inherited by the
+# command's children) in a subshell, so they hold where coreutils `timeout` is missing too:
+COMMAND_CPU_S = 30                # CPU seconds (SIGXCPU, exit 152)
+COMMAND_OUTPUT_BYTES = 16 << 20   # bytes of stdout, and of stderr, each (SIGXFSZ, exit 153)
+# address space of the tools that parse data guests, devices or network servers control
+# (blkid, iscsiadm, multipath, lsblk; qemu-img gets its own in preflight.facts.chain_probe)
+UNTRUSTED_AS_BYTES = 1 << 30
+UNTRUSTED_INPUT_FACTS = frozenset({"blkid", "iscsi_sessions", "multipath", "lsblk"})
 
 DOMAIN_STATES = {0: "nostate", 1: "running", 2: "blocked", 3: "paused", 4: "shutdown",
                  5: "shutoff", 6: "crashed", 7: "pmsuspended"}
@@ -52,13 +61,16 @@ DOMAIN_STATES = {0: "nostate", 1: "running", 2: "blocked", 3: "paused", 4: "shut
 
 # --- the batched shell facts ------------------------------------------------------------
 
-def build_facts_script(facts: dict, marker: str, per_command_timeout: int = PER_COMMAND_TIMEOUT) -> str:
+def build_facts_script(facts: dict, marker: str, per_command_timeout: int = PER_COMMAND_TIMEOUT,
+                       untrusted: frozenset = UNTRUSTED_INPUT_FACTS) -> str:
     """A POSIX sh script that runs every argv of `facts` and prints, per key:
 
         MARKER KEY rc N\\n MARKER KEY out\\n<stdout>\\nMARKER KEY err\\n<stderr>\\nMARKER KEY end\\n
 
     (the newline before each of `err`/`end` lines is added by the script and removed by the
-    parser, so outputs come back byte-exact). stdin of each command is /dev/null."""
+    parser, so outputs come back byte-exact). stdin of each command is /dev/null. Every command
+    runs under COMMAND_CPU_S and COMMAND_OUTPUT_BYTES, those of `untrusted` also under
+    UNTRUSTED_AS_BYTES of address space (W9)."""
     if not re.fullmatch(r"[A-Za-z0-9_]+", marker):
         raise ValueError("marker must be alphanumeric")
     lines = [
@@ -69,9 +81,13 @@ def build_facts_script(facts: dict, marker: str, per_command_timeout: int = PER_
         ' no private temporary directory, nothing run" >&2; exit 97; }',
         "trap 'rm -rf \"$d\"' EXIT",
         f"T=; if command -v timeout >/dev/null 2>&1; then T='timeout {int(per_command_timeout)}'; fi",
+        # ulimit -f counts 512-byte blocks (POSIX; dash, and bash as sh), -v KiB
+        # (soft CPU limit first: SIGXCPU, exit 152; the hard one 10 s later kills what ignores it)
+        f"L='ulimit -H -t {COMMAND_CPU_S + 10}; ulimit -S -t {COMMAND_CPU_S}; ulimit -f {COMMAND_OUTPUT_BYTES // 512}'",
+        f"LU=\"$L; ulimit -v {UNTRUSTED_AS_BYTES // 1024}\"",
         "pf_run() {",
-        '  k=$1; shift',
-        '  $T "$@" >"$d/o" 2>"$d/e" </dev/null; rc=$?',
+        '  k=$1; l=$2; shift 2',
+        '  ( eval "$l" 2>/dev/null; exec $T "$@" ) >"$d/o" 2>"$d/e" </dev/null; rc=$?',
         f'  printf "%s %s rc %s\\n" {marker} "$k" "$rc"',
         f'  printf "%s %s out\\n" {marker} "$k"; cat "$d/o"',
         f'  printf "\\n%s %s err\\n" {marker} "$k"; cat "$d/e"',
@@ -81,8 +97,17 @@ def build_facts_script(facts: dict, marker: str, per_command_timeout: int = PER_
     for key, argv in facts.items():
         if not re.fullmatch(r"[A-Za-z0-9_.:-]+", key):
             raise ValueError(f"bad fact key {key!r}")
-        lines.append(f"pf_run {shlex.quote(key)} {shlex.join(list(argv))}")
+        limits = '"$LU"' if key in untrusted else '"$L"'
+        lines.append(f"pf_run {shlex.quote(key)} {limits} {shlex.join(list(argv))}")
     return "\n".join(lines) + "\n"
+
+
+LIMIT_EXITS = {
+    152: f"stopped by its CPU limit of {COMMAND_CPU_S} s on the host (ulimit -t): a hostile or broken "
+         "command; its output is incomplete",
+    153: f"its output passed the host-side cap of {COMMAND_OUTPUT_BYTES >> 20} MiB (ulimit -f): a hostile "
+         "or broken command; its output is incomplete",
+}
 
 
 def parse_facts_output(data: bytes, marker: str, keys) -> tuple:
@@ -114,6 +139,8 @@ def parse_facts_output(data: bytes, marker: str, keys) -> tuple:
         }
         if rc == 124 and not facts[key]["err"]:
             facts[key]["err"] = f"timed out after {PER_COMMAND_TIMEOUT} s on the host"
+        elif rc in LIMIT_EXITS:
+            facts[key]["err"] = (LIMIT_EXITS[rc] + "; " + facts[key]["err"]).strip("; ")
     return facts, errors
 
 
@@ -158,12 +185,27 @@ def _host_arch_and_virttype(caps_xml: str) -> tuple:
     return arch, virttype
 
 
-def gather_libvirt(bridge, errors: dict) -> dict:
+def gather_libvirt(bridge, errors: dict, caps: HostCaps = DEFAULT_CAPS, host: str = "this host") -> dict:
     """All libvirt facts of one host. `bridge` is an open LibvirtBridge; failures of single
-    facts land in `errors` under the fact's key (or `domain:NAME` for one domain)."""
+    facts land in `errors` under the fact's key (or `domain:NAME` for one domain). Lists and
+    documents past `caps` are refused whole (preflight.facts.caps)."""
     import libvirt
     conn = bridge.conn
     out: dict = {}
+    budget = [caps.max_host_xml_bytes]      # bytes of XML this host may still hand back
+
+    def take_xml(text, what: str) -> str:
+        """One XML document within the per-document and per-host caps (UnsafeXMLError past them)."""
+        size = len(text or "")
+        if size > caps.max_xml_bytes:
+            raise UnsafeXMLError(f"{what} of {size} bytes is more than the cap of {caps.max_xml_bytes} "
+                                 "(max_xml_bytes in the inventory): a hostile or broken host? not read")
+        budget[0] -= size
+        if budget[0] < 0:
+            raise _HostXmlSpent(f"{host} handed back more than {caps.max_host_xml_bytes} bytes of libvirt XML, "
+                                "the cap (max_host_xml_bytes in the inventory): a hostile or broken host? "
+                                "the rest was not read")
+        return text
 
     def fact(key, what, fn, *args):
         try:
@@ -197,6 +239,10 @@ def gather_libvirt(bridge, errors: dict) -> dict:
     except TransportError as exc:
         errors["domains"] = str(exc)
     else:
+        too_many = caps.over("domains", len(doms), caps.max_domains, "max_domains", host)
+        if too_many:
+            errors["domains"] = too_many
+            doms = []
         domains = []
         for dom in doms:
             entry: dict = {}
@@ -207,25 +253,42 @@ def gather_libvirt(bridge, errors: dict) -> dict:
                 entry["state"] = DOMAIN_STATES.get(state[0], str(state[0]))
                 entry["active"] = bool(bridge.call("domain.isActive", dom.isActive))
                 entry["persistent"] = bool(bridge.call("domain.isPersistent", dom.isPersistent))
-                xml = bridge.call("domain.XMLDesc", dom.XMLDesc, libvirt.VIR_DOMAIN_XML_MIGRATABLE)
+                xml = take_xml(bridge.call("domain.XMLDesc", dom.XMLDesc, libvirt.VIR_DOMAIN_XML_MIGRATABLE),
+                               "the domain XML")
+                disks = xml.count("<disk")
+                if disks > caps.max_disks:
+                    raise UnsafeXMLError(f"the domain XML has {disks} disks, more than the cap of {caps.max_disks} "
+                                         "(max_disks in the inventory): a hostile or broken host? not judged")
                 entry["xml"] = scrub_domain_xml(xml)
             except (TransportError, UnsafeXMLError) as exc:
                 name = entry.get("name") or entry.get("uuid") or "?"
                 errors[f"domain:{name}"] = str(exc)
                 entry.setdefault("name", name)
                 entry.setdefault("xml", None)
+            except _HostXmlSpent as exc:
+                errors["domains"] = str(exc)
+                break
             else:
                 if entry["active"]:
-                    _gather_live_xml(bridge, dom, entry, errors)
+                    try:
+                        _gather_live_xml(bridge, dom, entry, errors, take_xml)
+                    except _HostXmlSpent as exc:
+                        errors["domains"] = str(exc)
+                        break
             domains.append(entry)
         del doms
-        out["domains"] = domains
+        if "domains" not in errors:
+            out["domains"] = domains
 
     try:
         nets = bridge.call("listAllNetworks", conn.listAllNetworks, 0)
     except TransportError as exc:
         errors["networks"] = str(exc)
     else:
+        too_many = caps.over("libvirt networks", len(nets), caps.max_pools, "max_pools", host)
+        if too_many:
+            errors["networks"] = too_many
+            nets = []
         networks = []
         for net in nets:
             entry = {}
@@ -234,27 +297,40 @@ def gather_libvirt(bridge, errors: dict) -> dict:
                 entry["active"] = bool(bridge.call("network.isActive", net.isActive))
                 entry["persistent"] = bool(bridge.call("network.isPersistent", net.isPersistent))
                 entry["autostart"] = bool(bridge.call("network.autostart", net.autostart))
-                entry["xml"] = scrub_domain_xml(bridge.call("network.XMLDesc", net.XMLDesc, 0), "network XML")
+                entry["xml"] = scrub_domain_xml(take_xml(bridge.call("network.XMLDesc", net.XMLDesc, 0),
+                                                         "the network XML"), "network XML")
             except (TransportError, UnsafeXMLError) as exc:
                 errors[f"network:{entry.get('name', '?')}"] = str(exc)
                 entry.setdefault("name", "?")
                 entry.setdefault("xml", None)
+            except _HostXmlSpent as exc:
+                errors["networks"] = str(exc)
+                break
             networks.append(entry)
         del nets
-        out["networks"] = networks
-    _gather_pools(bridge, out, errors)
+        if "networks" not in errors:
+            out["networks"] = networks
+    try:
+        _gather_pools(bridge, out, errors, caps, host, take_xml)
+    except _HostXmlSpent as exc:
+        out.pop("pools", None)
+        errors["pools"] = str(exc)
     _gather_secrets(bridge, out, errors)
     return out
 
 
-def _gather_live_xml(bridge, dom, entry: dict, errors: dict) -> None:
+class _HostXmlSpent(Exception):
+    """The host's XML byte budget is spent (preflight.facts.caps): stop reading from it."""
+
+
+def _gather_live_xml(bridge, dom, entry: dict, errors: dict, take_xml=lambda x, what: x) -> None:
     """The running guest's live XML (flags 0: never VIR_DOMAIN_XML_SECURE), scrubbed like the
     migratable one. It holds what the guest really runs with: the CPU libvirt verified and
     updated at start (check='full', features QEMU could not enable marked disabled; the
     migratable XML shows the configured CPU instead) and the disks' <backingStore> chains.
     A failure costs only this key: "live_xml" None, the reason in errors["live_xml:NAME"]."""
     try:
-        live = bridge.call("domain.XMLDesc(live)", dom.XMLDesc, 0)
+        live = take_xml(bridge.call("domain.XMLDesc(live)", dom.XMLDesc, 0), "the live domain XML")
         entry["live_xml"] = scrub_domain_xml(live, "live domain XML")
     except (TransportError, UnsafeXMLError) as exc:
         entry["live_xml"] = None
@@ -307,7 +383,8 @@ def _referenced_volumes(domains) -> list:
     return seen
 
 
-def _gather_pools(bridge, out: dict, errors: dict) -> None:
+def _gather_pools(bridge, out: dict, errors: dict, caps: HostCaps = DEFAULT_CAPS, host: str = "this host",
+                  take_xml=lambda x, what: x) -> None:
     """Storage pools (name, active, XML) and the path of every volume a domain references."""
     conn = bridge.conn
     try:
@@ -315,15 +392,19 @@ def _gather_pools(bridge, out: dict, errors: dict) -> None:
     except TransportError as exc:
         errors["pools"] = str(exc)
         return
+    too_many = caps.over("storage pools", len(pool_objs), caps.max_pools, "max_pools", host)
+    if too_many:
+        errors["pools"] = too_many
+        return
     pools, by_name = [], {}
     for pool in pool_objs:
         entry: dict = {}
         try:
             entry["name"] = bridge.call("pool.name", pool.name)
             entry["active"] = bool(bridge.call("pool.isActive", pool.isActive))
-            entry["xml"] = bridge.call("pool.XMLDesc", pool.XMLDesc, 0)
+            entry["xml"] = take_xml(bridge.call("pool.XMLDesc", pool.XMLDesc, 0), "the pool XML")
             by_name[entry["name"]] = pool
-        except TransportError as exc:
+        except (TransportError, UnsafeXMLError) as exc:
             errors[f"pool:{entry.get('name', '?')}"] = str(exc)
             entry.setdefault("name", "?")
             entry.setdefault("xml", None)
@@ -410,7 +491,7 @@ def unreachable_entry(address: Optional[str], error: str) -> dict:
 
 def gather_host(conn, *, bridge=None, libvirt_timeout: float = 30.0, shell_timeout: Optional[float] = None,
                 facts: Optional[dict] = None, progress: Optional[Callable] = None,
-                bridge_factory=None) -> dict:
+                bridge_factory=None, caps: HostCaps = DEFAULT_CAPS) -> dict:
     """One host entry of the raw record, from an open SSH `Connection`.
 
     `bridge`: an unopened (or open) LibvirtBridge to use and leave open for the caller (the
@@ -436,7 +517,7 @@ def gather_host(conn, *, bridge=None, libvirt_timeout: float = 30.0, shell_timeo
     try:
         if bridge.conn is None:
             bridge.open()
-        entry["libvirt"] = gather_libvirt(bridge, entry["errors"])
+        entry["libvirt"] = gather_libvirt(bridge, entry["errors"], caps, conn.name)
     except ImportError as exc:
         entry["errors"]["libvirt"] = f"libvirt-python is not installed here: {exc}"
     except TransportError as exc:

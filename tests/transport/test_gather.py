@@ -50,7 +50,7 @@ def test_real_shell_facts(conn):
 
 def test_parse_facts_output_missing_and_truncated():
     script = build_facts_script({"a": ["true"]}, "MK1")
-    assert "pf_run a true" in script
+    assert "pf_run a \"$L\" true" in script
     data = b"MK1 a rc 0\nMK1 a out\nhi\nMK1 a err\n\nMK1 a end\nMK1 b rc 1\nMK1 b out\nhalf"
     facts, errors = parse_facts_output(data, "MK1", ["a", "b", "c"])
     assert facts == {"a": {"rc": 0, "out": "hi", "err": ""}}
