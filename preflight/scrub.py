@@ -145,3 +145,46 @@ def scrub_xml_text(xml: str, what: str = "XML") -> str:
     root = parse_xml(xml, what)
     scrub_tree(root)
     return etree.tostring(root, encoding="unicode")
+
+
+def scrub_record(record: dict) -> dict:
+    """A raw facts record (a --replay recording, perhaps made by an older version, or edited)
+    scrubbed again, in place, exactly as gathering scrubs: every host's and storage host's shell
+    facts, every domain's XML and live XML, every libvirt network's XML. A document that cannot
+    be scrubbed by structure is dropped (None) with the reason in the host's errors: its secrets
+    can reach neither a new recording nor a report. Returns `record`."""
+    from preflight.facts.xmlsafe import UnsafeXMLError
+
+    def shell(entry: dict) -> None:
+        for key, value in list(((entry or {}).get("shell") or {}).items()):
+            if isinstance(value, dict) and isinstance(value.get("out"), str):
+                value["out"] = scrub_shell_fact(key, value["out"])
+
+    def xml_of(holder: dict, key: str, what: str, errors: dict, where: str) -> None:
+        text = holder.get(key)
+        if not isinstance(text, str) or not text:
+            return
+        try:
+            holder[key] = scrub_xml_text(text, what)
+        except (UnsafeXMLError, ValueError) as exc:
+            holder[key] = None
+            errors[where] = f"the recorded {what} was dropped: it cannot be scrubbed ({exc})"
+
+    for entry in ((record or {}).get("hosts") or {}).values():
+        if not isinstance(entry, dict):
+            continue
+        shell(entry)
+        errors = entry.setdefault("errors", {}) if isinstance(entry.get("errors", {}), dict) else {}
+        lv = entry.get("libvirt") if isinstance(entry.get("libvirt"), dict) else {}
+        for dom in lv.get("domains") or ():
+            if isinstance(dom, dict):
+                name = dom.get("name") or "?"
+                xml_of(dom, "xml", "domain XML", errors, f"domain:{name}")
+                xml_of(dom, "live_xml", "live domain XML", errors, f"live_xml:{name}")
+        for net in lv.get("networks") or ():
+            if isinstance(net, dict):
+                xml_of(net, "xml", "network XML", errors, f"network:{net.get('name') or '?'}")
+    for entry in ((record or {}).get("storage_hosts_facts") or {}).values():
+        if isinstance(entry, dict):
+            shell(entry)
+    return record

@@ -13,7 +13,7 @@ import re
 import sys
 import unicodedata
 
-__all__ = ["visible", "visible_format_chars", "one_line"]
+__all__ = ["visible", "visible_format_chars", "one_line", "json_invisible_escaped"]
 
 
 def _format_class() -> str:
@@ -59,3 +59,20 @@ def visible_format_chars(text: str) -> str:
     """Only the format characters (bidi, zero-width) and C0/C1 controls but \\n and \\t escaped:
     for HTML, where markup is escaped by autoescape and newlines are plain whitespace."""
     return _BLOCK.sub(_escape, text)
+
+
+_JSON_INVISIBLE = re.compile(f"[\\x7f-\\x9f{_FORMAT}]")
+
+
+def _json_escape(m) -> str:
+    cp = ord(m.group())
+    if cp < 0x10000:
+        return f"\\u{cp:04x}"
+    cp -= 0x10000                                  # JSON spells astral characters as a surrogate pair
+    return f"\\u{0xd800 + (cp >> 10):04x}\\u{0xdc00 + (cp & 0x3ff):04x}"
+
+
+def json_invisible_escaped(text: str) -> str:
+    """JSON text with DEL, C1 controls and format characters written as \\uXXXX escapes (valid
+    only on JSON text: those characters can occur only inside its strings)."""
+    return _JSON_INVISIBLE.sub(_json_escape, text)

@@ -15,6 +15,7 @@ from functools import lru_cache
 from importlib import resources
 
 from preflight.reports._common import json_default, report_document
+from preflight.textsafe import json_invisible_escaped
 
 SCHEMA_FILE = "report.schema.json"
 
@@ -32,8 +33,9 @@ def to_json_text(doc: dict) -> str:
 
 
 def _dumps(doc) -> str:
-    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False,
-                      default=json_default) + "\n"
+    # host text keeps its letters but never a bidi override, zero-width or C1 control raw (issue 7)
+    return json_invisible_escaped(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False,
+                                             default=json_default)) + "\n"
 
 
 def _finite(value):

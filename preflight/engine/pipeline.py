@@ -90,7 +90,10 @@ def load_recording(path: Path) -> dict:
     if problem is not None:
         raise ReplayError(f"{path}: {problem}: not a recording preflight can use "
                           f"(see reports/schema/{record_schema.SCHEMA_FILE})")
-    return record
+    # scrubbed again as gathering scrubs: an older version's recording may carry what today's
+    # scrubber removes, into a new --record or a report (issue 7)
+    from preflight.scrub import scrub_record
+    return scrub_record(record)
 
 
 def parse_time(text) -> Optional[datetime]:

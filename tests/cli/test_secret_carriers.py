@@ -108,3 +108,63 @@ def test_V4_free_text_urls_and_keys():
     for secret in ("u:pw", "abc", "AQBkey", "p,,q"):
         assert secret not in out
     assert "https://" in out and "s3/x.iso" in out and "o=1" in out
+
+
+ISCSI_SESSIONS = ("Target: iqn.2026-01.example:t1 (non-flash)\n\tCurrent Portal: 10.0.0.5:3260,1\n"
+                  "\t\tusername: chapuser\n\t\tpassword: ISCSICHAPPW\n\t\tusername_in: <empty>\n")
+QEMU_CONF = 'vnc_password = "QEMUCONFVNCPW"\nspice_password = "QEMUCONFSPICE"\n'
+
+
+def test_replay_of_an_unscrubbed_recording_rescrubs_it_for_record_json_html_terminal(tmp_path):
+    """A recording made by an older version (or edited) that still holds secrets: --replay
+    --record must not carry them into the NEW recording, nor into any report (issue 7)."""
+    record = json.loads(DEMO.read_text())
+    hv = record["hosts"]["hv1"]
+    dom = hv["libvirt"]["domains"][0]
+    dom["xml"] = hostile_xml(dom["xml"])                               # NOT scrubbed: an old recording
+    if dom.get("live_xml"):
+        dom["live_xml"] = hostile_xml(dom["live_xml"])
+    hv["shell"]["fstab"]["out"] += FSTAB
+    hv["shell"]["iscsi_sessions"] = {"rc": 0, "out": ISCSI_SESSIONS, "err": ""}
+    hv["shell"]["qemu_conf"]["out"] += QEMU_CONF
+    nas = record["storage_hosts_facts"]["nas"]["shell"]
+    nas["ganesha_conf"] = {"rc": 0, "out": GANESHA, "err": ""}
+    markers = MARKERS + ["ISCSICHAPPW", "QEMUCONFVNCPW", "QEMUCONFSPICE"]
+    rec = tmp_path / "old.json"
+    rec.write_text(json.dumps(record))
+    assert all(m in rec.read_text() for m in markers)                 # the carriers are really there
+    out = {n: tmp_path / n for n in ("again.json", "r.json", "r.html")}
+    p = subprocess.run([sys.executable, "-m", "preflight", "check", "--replay", str(rec), "--record",
+                        str(out["again.json"]), "--json", str(out["r.json"]), "--html", str(out["r.html"])],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode in (0, 1, 3), p.stderr
+    texts = {"terminal": p.stdout + p.stderr, **{n: f.read_text() for n, f in out.items()}}
+    for name, text in texts.items():
+        leaked = [m for m in markers if m in text]
+        assert not leaked, f"reached the {name}: {leaked}"
+    again = json.loads(texts["again.json"])
+    assert "vm-gluster" in texts["r.json"] and again["hosts"]["hv1"]["libvirt"]["domains"][0]["xml"]
+
+
+def test_json_report_writes_bidi_zero_width_and_c1_escaped(tmp_path):
+    """A host-chosen name with a bidi override, a zero-width space or a C1 CSI: the JSON report
+    keeps the exact string for a JSON reader but never the raw character (cat/less of the file)."""
+    record = json.loads(DEMO.read_text())
+    hv = record["hosts"]["hv1"]
+    hostile = "vm\u202egnp.exe\u200b\x9b31m\u2066"
+    for dom in hv["libvirt"]["domains"][:1]:
+        old = dom["name"]
+        dom["name"] = hostile
+        for key in ("xml", "live_xml"):
+            if dom.get(key):
+                dom[key] = dom[key].replace(f"<name>{old}</name>", f"<name>{hostile}</name>", 1)
+    rec = tmp_path / "rec.json"
+    rec.write_text(json.dumps(record))
+    report = tmp_path / "r.json"
+    p = subprocess.run([sys.executable, "-m", "preflight", "check", "--replay", str(rec), "--json", str(report)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode in (0, 1, 3), p.stderr
+    text = report.read_text(encoding="utf-8")
+    for ch in "\u202e\u200b\x9b\u2066":
+        assert ch not in text, repr(ch)
+    assert "\\u202e" in text and hostile in json.dumps(json.loads(text), ensure_ascii=False)
