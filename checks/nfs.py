@@ -226,6 +226,11 @@ def _judge_ports(disk, dst, cluster):
     if dst.nfs_probes is None or not rows:
         return undecided(f"disk {disk.target}: the NFS ports of {sh.name} were not probed from {dst.name} "
                          "(pair phase not run, or a recording made before NFS probes existed)", **ev)
+    skipped_rows = [r for r in rows if r[2] in need and r[4] == "not_probed"]   # the probe policy (W8)
+    if skipped_rows:
+        return undecided(f"disk {disk.target}: " + "; ".join(
+            f"{purpose} port {port} on {target}: {detail}" for _, port, purpose, target, _, detail in skipped_rows),
+            **ev)
     bad = [r for r in rows if r[2] in need and r[4] != "answered"]
     if bad:
         return failed(f"disk {disk.target}: from {dst.name}, " + "; ".join(

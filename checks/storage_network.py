@@ -55,6 +55,8 @@ def _judge_disk(disk, dst):
             unknown.append(f"{h.name}:{'/'.join(map(str, ports))} was not probed from {dst.name}")
         elif any(r[3] == "answered" for r in rows):
             good.append(f"{h.name}:{next(r[1] for r in rows if r[3] == 'answered')}")
+        elif any(r[3] == "not_probed" for r in rows):     # refused by the probe policy (W8): not a FAIL
+            unknown.append("; ".join(f"{h.name}:{r[1]} {r[4]}" for r in rows if r[3] == "not_probed"))
         elif len(rows) < len(ports):
             unknown.append(f"{h.name}: ports {'/'.join(map(str, ports))} only partly probed, none answered")
         else:

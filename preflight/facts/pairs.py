@@ -151,7 +151,7 @@ def probe(i, t):
     addr = sa[0]
     why = refuse(addr, t.get("allow") or {"own": [], "of": host})
     if why is not None:   # W8: never connect where host data points outside the policy
-        res[i] = {"outcome": "error", "detail": "not probed: %s resolves to %s here; %s" % (host, addr, why),
+        res[i] = {"outcome": "not_probed", "detail": "not probed: %s resolves to %s here; %s" % (host, addr, why),
                   "address": addr, "elapsed_ms": int((time.monotonic() - t0) * 1000)}
         return
     s = socket.socket(fam, socket.SOCK_STREAM)
@@ -218,7 +218,7 @@ def _fallback_rows(out: str, targets: list) -> list:
         where = f"{t['host']}:{t['port']}"
         low = err.lower()
         if t.get("refused"):
-            outcome, detail = "error", f"not probed: {t['refused']}"
+            outcome, detail = "not_probed", f"not probed: {t['refused']}"
         elif rc == 0:
             outcome, detail = "answered", None
         elif rc == 124:

@@ -9,7 +9,8 @@ migration-port probes (no extra round trip), and records the rows under
 own view of each server is what storage.portal_reachable judges.
 
 Record rows: ``{"protocol", "target", "port", "outcome", "detail", "elapsed_ms"}`` with outcome
-one of answered / refused / timeout / unreachable / error. The key is absent when no probes ran
+one of answered / refused / timeout / unreachable / error / not_probed (refused by the probe policy,
+preflight.facts.probe_guard: nothing was sent). The key is absent when no probes ran
 (probes disabled, pair phase skipped, or a recording made before this existed): the check then
 says ERROR, never PASS.
 """

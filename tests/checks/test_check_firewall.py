@@ -50,3 +50,9 @@ def test_answered_by_something_other_than_the_listener_is_error():
     assert f.status.value == "pass" and "not confirmed" not in f.message
     [f] = as_list(migration_ports(pair_ctx(pr=pair(probes=(probe("answered", confirmed=None),)))))
     assert f.status.value == "pass" and "not confirmed" in f.message
+
+
+def test_W8_a_destination_name_leading_elsewhere_is_not_probed_and_is_error():
+    why = "not probed: hv2 resolves to 10.9.9.9 here; 10.9.9.9 is none of hv2's own addresses (10.0.0.12)"
+    [f] = as_list(migration_ports(pair_ctx(pr=pair(probes=(probe("not_probed", detail=why),)))))
+    assert f.status.value == "error" and "none of hv2's own addresses" in f.message

@@ -183,3 +183,10 @@ def test_not_probed_is_error():
 
 def test_server_not_in_inventory_is_skip():
     assert statuses(server_reachable(mig(storage={}, storage_hosts=()))) == ["skip"]
+
+
+def test_W8_ports_the_probe_policy_refused_are_error_not_fail():
+    rows = ((("nas", 2049, "nfs", "nas", "not_probed",
+              "not probed: nas resolves to 10.9.0.2 here; 10.9.0.2 is none of nas's own addresses (10.0.0.20)")),)
+    f = only(server_reachable(mig(dst=hv("hv2", nfs_probes=rows))))
+    assert f.status.value == "error" and "none of nas's own addresses" in f.message

@@ -90,3 +90,9 @@ def test_unparsed_domain_is_error():
     dom = domain(disks=(), error="bad xml")
     ctx = migration(dom=dom, src=host("hv1", domains=(dom,)), dst=host("hv2", portal_probes=()))
     assert statuses(portal_reachable(ctx)) == ["error"]
+
+
+def test_W8_a_server_the_probe_policy_refused_is_error_not_fail():
+    why = "not probed: nas resolves to 127.0.0.1 here; 127.0.0.1 is a loopback address"
+    f = only(portal_reachable(mig((iscsi(),), (row(outcome="not_probed", detail=why),))))
+    assert f.status.value == "error" and "loopback" in f.message

@@ -218,3 +218,90 @@ def test_fault_100_mb_from_one_command(lab, tmp_path):
     text = json.dumps(report)
     assert "MiB" in text and "hostile" in text, "the byte cap's reason is not in the report"
     assert_survived(proc, report, {"hv2"}, wall, bound=60)
+
+
+LOSS_TABLE = "pfloss"
+
+
+def _loss(host: str, on: bool) -> None:
+    """20 % of every packet in and out of `host` dropped (this kernel has no netem)."""
+    L.netns_exec(host, f"nft delete table inet {LOSS_TABLE} 2>/dev/null || true")
+    if on:
+        ruleset = (f"table inet {LOSS_TABLE} {{\n"
+                   " chain input { type filter hook input priority -10; policy accept; numgen random mod 5 0 drop; }\n"
+                   " chain output { type filter hook output priority -10; policy accept; numgen random mod 5 0 drop; }\n"
+                   "}\n")
+        L.run(["ip", "netns", "exec", L.ns_name(host), "nft", "-f", "-"], input=ruleset)
+
+
+def _judged_or_explained(report) -> None:
+    for m in report["migrations"]:
+        assert m["verdict"] in ("pass", "warn") or m.get("undecided") or m.get("reasons"), m
+
+
+def test_fault_20_percent_packet_loss(lab, tmp_path):
+    """hv3 drops a fifth of its packets both ways: the run ends in bound, both hosts are
+    reported, and every migration is judged or says why not (TCP retransmits; a probe whose
+    SYNs were all lost says timeout, which is what such a link does to a migration)."""
+    _loss("hv3", True)
+    try:
+        inv = inventory(lab, tmp_path, '["hv2", "hv3"]')
+        proc, report, wall = run_check(tmp_path, "--inventory", str(inv))
+    finally:
+        _loss("hv3", False)
+    assert wall < DEADLINE + 20, f"the run took {wall:.1f} s"
+    assert proc.returncode in (0, 1, 3), proc.stderr[-2000:]
+    hosts = {h["name"]: h for h in report["hosts"]}
+    assert set(hosts) == {"hv2", "hv3"} and hosts["hv2"]["reachable"]
+    assert hosts["hv3"]["reachable"] or hosts["hv3"].get("error")
+    _judged_or_explained(report)
+    print(f"wall {wall:.1f} s, exit {proc.returncode}")
+
+
+class Garbage(threading.Thread):
+    """Streams garbage (no newline, far more than a nonce line) into every port of the migration
+    range's bottom on `address`, again and again, holding each connection open."""
+
+    def __init__(self, address: str, ports=range(49152, 49160)):
+        super().__init__(daemon=True)
+        self.address, self.ports, self.stop, self.sent, self.socks = address, ports, False, 0, []
+
+    def run(self):
+        junk = os.urandom(4096).replace(b"\n", b"x")
+        while not self.stop:
+            for port in self.ports:
+                try:
+                    s = socket.create_connection((self.address, port), timeout=0.5)
+                    s.settimeout(0.5)
+                    self.socks.append(s)
+                    for _ in range(64):
+                        s.sendall(junk)
+                        self.sent += len(junk)
+                except OSError:
+                    continue
+            time.sleep(0.05)
+
+    def close(self):
+        self.stop = True
+        for s in self.socks:
+            with contextlib.suppress(OSError):
+                s.close()
+
+
+def test_fault_garbage_streamed_into_the_migration_port_listener(lab, tmp_path):
+    """Something on the network floods hv3's test listener with garbage during the pair phase:
+    the listener neither hangs nor takes a garbage connection for a source's probe; the run
+    ends in bound and the migrations are judged as without it."""
+    flood = Garbage(L.address("hv3"))
+    flood.start()
+    try:
+        inv = inventory(lab, tmp_path, '["hv2", "hv3"]')
+        proc, report, wall = run_check(tmp_path, "--inventory", str(inv))
+    finally:
+        flood.close()
+    assert flood.sent > 0, "the garbage never reached a listener"
+    assert wall < DEADLINE, f"the run took {wall:.1f} s"
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    pairs = [m for m in report["migrations"]]
+    assert pairs and all(m["verdict"] in ("pass", "warn") for m in pairs), pairs
+    print(f"wall {wall:.1f} s, {flood.sent >> 20} MiB of garbage sent")

@@ -91,7 +91,7 @@ def test_W8_probe_never_connects_to_a_refused_target(conn, counter):
                                (("portal", "127.0.0.1"), counter.port, "iscsi"),
                                ("hv2", counter.port, "migration")):
         row = results[(key, port, purpose)]
-        assert row["outcome"] == "error" and row["detail"].startswith("not probed: "), row
+        assert row["outcome"] == "not_probed" and row["detail"].startswith("not probed: "), row
     assert "loopback" in results[(("portal", "localhost"), counter.port, "nbd")]["detail"]
     assert "none of hv2's own addresses" in results[("hv2", counter.port, "migration")]["detail"]
     time.sleep(0.2)
@@ -110,7 +110,7 @@ def test_W8_fallback_without_python_refuses_names_and_refused_literals(conn, cou
               "ports": [(counter.port, "nbd")]}]
     _, _, results, _ = _probe_from_source(conn, dests, timeout=2.0, pythons=("pft-no-python",))
     row = results[(("portal", "127.0.0.1"), counter.port, "nbd")]
-    assert row["outcome"] == "error" and "loopback" in row["detail"]
+    assert row["outcome"] == "not_probed" and "loopback" in row["detail"]
     assert counter.accepted == 0
 
 
@@ -139,7 +139,7 @@ def test_W8_guest_disk_on_loopback_is_not_probed_or_listed_by_default(ctx, count
             s.conn.close()
     for n in sessions:
         rows = hosts[n]["portal_probes"]
-        assert rows and all(r["outcome"] == "error" and "not probed" in r["detail"] for r in rows), rows
+        assert rows and all(r["outcome"] == "not_probed" and "not probed" in r["detail"] for r in rows), rows
         for r in hosts[n]["nfs_showmount"] + hosts[n]["iscsi_lists"]:
             assert r["rc"] == 126 and "not listed" in r["err"] and "loopback" in r["err"], r
         views = parse_listing_rows(hosts[n])
