@@ -21,7 +21,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -79,6 +78,50 @@ def _brick_names() -> set:
     return out
 
 
+class Created:
+    """inotify (IN_CREATE, IN_MOVED_TO) on every brick directory: the names created in them, however
+    briefly they live (a poll misses a file created and removed within milliseconds)."""
+
+    def __init__(self, dirs):
+        import ctypes
+        import ctypes.util
+        self.libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        self.fd = self.libc.inotify_init1(os.O_NONBLOCK)
+        assert self.fd >= 0, "inotify_init1 failed"
+        self.wd = {}
+        for d in dirs:
+            wd = self.libc.inotify_add_watch(self.fd, os.fsencode(d), 0x100 | 0x80)   # IN_CREATE | IN_MOVED_TO
+            if wd >= 0:
+                self.wd[wd] = d
+        self.names: list = []
+
+    def drain(self):
+        import struct
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return
+            i = 0
+            while i + 16 <= len(data):
+                wd, _mask, _cookie, size = struct.unpack_from("iIII", data, i)
+                name = data[i + 16:i + 16 + size].rstrip(b"\0").decode(errors="replace")
+                self.names.append(os.path.join(self.wd.get(wd, "?"), name))
+                i += 16 + size
+
+    def close(self):
+        os.close(self.fd)
+
+
+def _brick_dirs() -> list:
+    out = []
+    for brick in (L.LAB_DIR / "nas" / "bricks").iterdir():
+        for dirpath, dirnames, _ in os.walk(brick):
+            dirnames[:] = [d for d in dirnames if d != ".glusterfs"]
+            out.append(dirpath)
+    return out
+
+
 def test_write_test_makes_only_its_documented_file_and_removes_it(lab, tmp_path):
     """--write-test (INTRUSIVE, opt-in): during the run only `.preflight-write-test-*` files
     appear in the shared image directories, each is gone afterwards, and every host's digest is
@@ -87,28 +130,24 @@ def test_write_test_makes_only_its_documented_file_and_removes_it(lab, tmp_path)
     hosts = list(L.HYPERVISORS) + ["nas"]
     before = {h: digest(h) for h in hosts}
     names_before = _brick_names()
-    seen: set = set()
-    stop = threading.Event()
-
-    def watch():
-        while not stop.is_set():
-            try:
-                seen.update(_brick_names() - names_before)
-            except OSError:
-                pass
-            time.sleep(0.005)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
+    created = Created(_brick_dirs())
     rec = tmp_path / "rec.json"
     try:
-        proc = subprocess.run([sys.executable, "-m", "preflight", "check", "--cluster", "lab", "--inventory",
-                               lab.inventory, "--write-test", "--record", str(rec), "--json",
-                               str(tmp_path / "r.json"), "-q"], capture_output=True, text=True, timeout=600)
+        proc = subprocess.Popen([sys.executable, "-m", "preflight", "check", "--cluster", "lab", "--inventory",
+                                 lab.inventory, "--write-test", "--record", str(rec), "--json",
+                                 str(tmp_path / "r.json"), "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        deadline = time.monotonic() + 600
+        while proc.poll() is None and time.monotonic() < deadline:
+            created.drain()
+            time.sleep(0.05)
+        _, stderr = proc.communicate(timeout=30)
+        created.drain()
     finally:
-        stop.set()
-        watcher.join(5)
-    assert proc.returncode in (0, 1, 3), proc.stderr
+        created.close()
+    assert proc.returncode in (0, 1, 3), stderr
+    seen = set(created.names)
+    assert seen, "inotify saw no write-test file created: did --write-test run?"
     strays = {n for n in seen if not os.path.basename(n).startswith(TEST_FILE_PREFIX)}
     assert not strays, f"--write-test created undocumented files: {sorted(strays)}"
     assert _brick_names() == names_before, "a file --write-test created is still there"
