@@ -249,7 +249,8 @@ def _judge_ports(disk, dst, cluster):
     verifies="Per NFS disk whose server is an inventory storage host: a TCP connect made FROM the "
              "destination (in the pair phase's single probe exec) to the server's NFS port 2049 is "
              "answered, and for NFSv3 (QEMU's own NFS client, vers=3 mounts) also rpcbind 111 and "
-             "mountd's TCP port as the server's `rpcinfo -p` lists it.",
+             "mountd's TCP port as the server's `rpcinfo -p` lists it. A port that was not probed "
+             "because the name leads to none of the server's own addresses (the probe policy): ERROR.",
     rationale="QEMU on the destination opens NFS network disks itself when the incoming guest starts; "
               "a firewall between the destination and the NFS server makes that fail (or hang until "
               "timeouts) after the source has started sending memory. NFSv3 also needs rpcbind and "

@@ -88,7 +88,8 @@ def _judge_disk(disk, dst):
              "any guest in the cluster are probed from every hypervisor in the pair phase's single "
              "probe exec per host. Refused, timed out or unreachable: FAIL (WARN when another server "
              "of the same disk answers); a UNIX-socket server, a disk without <host>, a protocol "
-             "without a known port, or no probe recorded: ERROR.",
+             "without a known port, no probe recorded, or a server the probe policy refused "
+             "(outside the inventory's probe_networks, or a loopback/link-local/multicast address): ERROR.",
     rationale="For a network disk QEMU on the destination opens its own connection to the storage "
               "server when the incoming guest starts; the source's working connection proves nothing "
               "about the destination. A firewall or routing gap there makes the migration fail after "
