@@ -84,7 +84,7 @@ def css_string(text) -> Markup:
     set as a CSS hex escape, so host text cannot close the string, the rule or the <style> element."""
     out = []
     for ch in str(text):
-        out.append(ch if re.match(r"[A-Za-z0-9 _.:,()@+-]", ch) else f"\\{ord(ch):x} ")
+        out.append(ch if re.match(r"[A-Za-z0-9 _.:,+-]", ch) else f"\\{ord(ch):x} ")
     return Markup('"' + "".join(out) + '"')
 
 
