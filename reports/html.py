@@ -19,8 +19,8 @@ from preflight.reports._common import (DISK_VERDICT_LABEL, DISK_VERDICT_MEANING,
                                        EXIT_MEANING, SEVERITIES, STATUS_LABEL, STATUSES,
                                        VERDICT_LABEL, VERDICT_MEANING, VERDICTS, build_view,
                                        format_value, is_long, report_document, shorten)
-from preflight.reports.html_view import (SUBJECTS_INLINE, group_affected, group_results, html_view,
-                                          quiet_summary)
+from preflight.reports.html_view import (FULL_GROUPS, SUBJECTS_INLINE, group_affected, group_results,
+                                          html_view, quiet_summary)
 from preflight.textsafe import visible_format_chars
 
 TEMPLATE = "report.html.j2"
@@ -53,7 +53,7 @@ def _environment() -> Environment:
         STATUSES=STATUSES, VERDICTS=VERDICTS, SEVERITIES=SEVERITIES, STATUS_LABEL=STATUS_LABEL,
         VERDICT_LABEL=VERDICT_LABEL, VERDICT_MEANING=VERDICT_MEANING, EXIT_MEANING=EXIT_MEANING,
         DISK_VERDICTS=DISK_VERDICTS, DISK_VERDICT_LABEL=DISK_VERDICT_LABEL,
-        DISK_VERDICT_MEANING=DISK_VERDICT_MEANING, SUBJECTS_INLINE=SUBJECTS_INLINE,
+        DISK_VERDICT_MEANING=DISK_VERDICT_MEANING, SUBJECTS_INLINE=SUBJECTS_INLINE, FULL_GROUPS=FULL_GROUPS,
     )
     return env
 

@@ -17,6 +17,7 @@ from preflight.reports._common import VERDICTS
 QUIET_GROUPS = 12          # passing/skipped result groups shown per check
 QUIET_SUBJECTS = 8         # subjects named per passing/skipped group
 SUBJECTS_INLINE = 8        # subjects shown before the rest is folded
+FULL_GROUPS = 20           # result groups of one check with a full evidence table; the others in a compact one
 DISK_TABLE_LIMIT = 30      # up to this many VMs, one disk table per VM; above, disks grouped alike
 
 _RANK = {v: i for i, v in enumerate(("fail", "unknown", "warn", "pass"))}
@@ -121,7 +122,7 @@ def grouped_matrix(matrix: dict) -> dict:
                 cells.append(dict(c, **{k: _common([m["cells"][i][k] for m in members])
                                         for k in ("blockers", "undecided", "warnings")}))
             rows.append({"domains": [m["domain"] for m in members], "cells": cells,
-                         "worst": members[0]["worst"] or "pass"})
+                         "worst": members[0]["worst"] or "unknown"})   # no verdict at all is no pass
         rows.sort(key=lambda r: (_RANK.get(r["worst"], 9), r["domains"][0]))
         groups.append(dict(g, rows=rows, vm_count=len(g["rows"]),
                            all_pass=sum(len(r["domains"]) for r in rows if r["worst"] == "pass")))
@@ -161,7 +162,7 @@ def drain(view: dict) -> list:
                 takes[d] = takes.get(d, 0) + 1
             if ok:
                 continue
-            if any(c["verdict"] == "unknown" for c in cells):
+            if not cells or any(c["verdict"] != "fail" for c in cells):   # undecided, or not evaluated
                 row["undecided"].append(r["domain"])
             else:
                 row["stuck"].append(r["domain"])

@@ -123,3 +123,34 @@ def test_many_vms_give_the_compact_disk_layout(clusters):
             assert f"{escape(item['domain'])} {escape(disk['target'])}" in disks
     doc6, html6 = clusters[5]
     assert len(doc6["domains"]) <= 30 and "diskgroups" not in html6     # one table per VM, as before
+
+
+def test_a_vm_with_no_judged_migration_is_undecided_never_movable(report):
+    from preflight.reports.html_view import grouped_matrix
+
+    view = build_view(report_document(report))
+    g = next(g for g in view["matrix"]["groups"] if g["source"] == "hv2")
+    g["rows"][0]["cells"] = [dict(c, kind="none") if c["kind"] == "verdict" else c for c in g["rows"][0]["cells"]]
+    g["rows"][0]["worst"] = None
+    d = {x["host"]: x for x in drain(view)}["hv2"]
+    assert d["state"] == "unknown" and d["undecided"] == ["app01"] and d["take_all"] == []
+    row = next(x for x in grouped_matrix(view["matrix"])["groups"] if x["source"] == "hv2")["rows"][0]
+    assert row["worst"] == "unknown"        # not folded away with the passing rows when printed
+
+
+def test_many_kinds_of_evidence_are_all_in_the_page_in_a_compact_table(report):
+    from preflight.model import Evidence, Result, Status
+    from preflight.reports.html_view import FULL_GROUPS
+
+    n = FULL_GROUPS + 10
+    for i in range(n):
+        report.results.append(Result(check="storage.shared_disks", status=Status.FAIL, subject=f"vm{i:02d}: hv1 -> hv2",
+                                     message=f"disk vda of vm{i:02d} is on local storage", host="hv1",
+                                     domain=f"vm{i:02d}", source="hv1", destination="hv2",
+                                     evidence=Evidence(f"/images/vm{i:02d}.qcow2 on ext4", "a shared file system",
+                                                       "hv1: /proc/self/mountinfo")))
+    html = render_html(report)
+    card = html[html.index('id="block-storage.shared_disks"'):html.index('id="drain"')]
+    assert "more results with their own evidence" in card and '<table class="results compact">' in card
+    for i in range(n):
+        assert f"vm{i:02d}: hv1 -&gt; hv2" in card and f"/images/vm{i:02d}.qcow2 on ext4" in card
