@@ -19,6 +19,8 @@ from preflight.reports._common import (DISK_VERDICT_LABEL, DISK_VERDICT_MEANING,
                                        EXIT_MEANING, SEVERITIES, STATUS_LABEL, STATUSES,
                                        VERDICT_LABEL, VERDICT_MEANING, VERDICTS, build_view,
                                        format_value, is_long, report_document, shorten)
+from preflight.reports.html_view import (FULL_GROUPS, SUBJECTS_INLINE, group_affected, group_results,
+                                          html_view, quiet_summary)
 from preflight.textsafe import visible_format_chars
 
 TEMPLATE = "report.html.j2"
@@ -42,12 +44,16 @@ def _environment() -> Environment:
     env.tests["long"] = is_long
     env.filters["anchor"] = anchor
     env.filters["wrappable"] = wrappable
+    env.filters["grouped"] = group_results
+    env.filters["quiet"] = quiet_summary
+    env.filters["affected_groups"] = group_affected
+    env.filters["css_string"] = css_string
     env.tests["safe_url"] = lambda s: isinstance(s, str) and bool(_SAFE_URL.match(s))
     env.globals.update(
         STATUSES=STATUSES, VERDICTS=VERDICTS, SEVERITIES=SEVERITIES, STATUS_LABEL=STATUS_LABEL,
         VERDICT_LABEL=VERDICT_LABEL, VERDICT_MEANING=VERDICT_MEANING, EXIT_MEANING=EXIT_MEANING,
         DISK_VERDICTS=DISK_VERDICTS, DISK_VERDICT_LABEL=DISK_VERDICT_LABEL,
-        DISK_VERDICT_MEANING=DISK_VERDICT_MEANING,
+        DISK_VERDICT_MEANING=DISK_VERDICT_MEANING, SUBJECTS_INLINE=SUBJECTS_INLINE, FULL_GROUPS=FULL_GROUPS,
     )
     return env
 
@@ -73,6 +79,15 @@ def wrappable(text) -> Markup:
     return Markup(re.sub(r"([._/-])(?=.)", r"\1<wbr>", str(escape(text))))
 
 
+def css_string(text) -> Markup:
+    """A quoted CSS string (for the printed running header): every character outside a small safe
+    set as a CSS hex escape, so host text cannot close the string, the rule or the <style> element."""
+    out = []
+    for ch in str(text):
+        out.append(ch if re.match(r"[A-Za-z0-9 _.:,+-]", ch) else f"\\{ord(ch):x} ")
+    return Markup('"' + "".join(out) + '"')
+
+
 def render_html(report, json_text: Optional[str] = None) -> str:
     """The run as one self-contained HTML document, rendered from its canonical JSON text (pass it when
     it is at hand, it is made otherwise) and sealed with the digests reports.integrity checks."""
@@ -92,4 +107,4 @@ def html_from_json(json_text: str) -> str:
     doc = json.loads(json_text)
     view = build_view(doc)
     view["integrity"] = {"json_sha256": sha256_text(json_text), "html_placeholder": ZEROS}
-    return seal_html(_environment().get_template(TEMPLATE).render(v=view))
+    return seal_html(_environment().get_template(TEMPLATE).render(v=view, pv=html_view(view)))

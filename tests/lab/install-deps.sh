@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything the lab (tests/lab/lab.py) needs on a fresh Debian 12 machine, as root.
+# Installs everything the lab (tests/lab/lab.py) and the browser test (tests/browser) need on a fresh
+# Debian 12 machine, as root.
 # Idempotent: apt-get skips what is already installed.  Called from .ci/run.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -20,6 +21,8 @@ packages=(
   iproute2 util-linux coreutils procps
   # building libvirt-python from PyPI links the system libvirt
   libvirt-dev pkg-config socat
+  # tests/browser: the HTML report rendered and printed by headless Chromium (DevTools on a pipe)
+  chromium
 )
 
 apt-get update -q
