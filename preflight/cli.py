@@ -379,6 +379,86 @@ def diff(
 
 
 @app.command()
+def plan(
+    drain: str = typer.Option(..., "--drain", metavar="HOST",
+                              help="The hypervisor to empty: where each of its running VMs can go."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", "-c", metavar="NAME",
+                                          help="Cluster from the inventory (default: demo), as for check."),
+    inventory: Optional[Path] = typer.Option(None, "--inventory", "-i", metavar="FILE",
+                                             help="Inventory TOML (default search as for check)."),
+    replay: Optional[Path] = typer.Option(None, "--replay", metavar="FILE",
+                                          help="Plan from a recording made with check --record."),
+    json_out: Optional[Path] = typer.Option(None, "--json", metavar="FILE",
+                                            help="Write the plan as JSON (reports/schema/drain.schema.json); "
+                                                 "- for standard output."),
+    vcpu_ratio: float = typer.Option(4.0, "--vcpu-ratio", metavar="R", min=0.01,
+                                     help="Allowed vCPUs per host CPU on a destination, counting the guests "
+                                          "running there and those the plan moves there (default 4)."),
+    accept_warnings: bool = typer.Option(False, "--accept-warnings",
+                                         help="Also place VMs where a check WARNs (default: only where "
+                                              "every check passes)."),
+    trust_new_host_keys: bool = typer.Option(False, "--trust-new-host-keys",
+                                             help="As for check: accept host keys on first contact."),
+    deadline: float = typer.Option(900.0, "--deadline", metavar="SECONDS", min=1.0,
+                                   help="Stop gathering after this long, as for check."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no terminal plan."),
+) -> None:
+    """Plan the drain of one host: for each of its running VMs the destinations where every check
+    passes, placed in order (smallest first) within the destinations' free memory and CPUs counting
+    what the plan already put there, with the exact `virsh migrate` commands. Read-only: nothing is
+    migrated. Exit 0 every VM placed, 1 some VM can go nowhere, 2 usage, 3 the host's guests are unknown.
+    """
+    from rich.console import Console
+
+    from preflight.engine.pipeline import GatherOptions, ReplayError, evaluate, gather, load_recording, now
+    from preflight.engine.registry import RegistryError
+    from preflight.engine.runner import Selection
+    from preflight.facts.parse import parse_record
+    from preflight.inventory import DEMO_CLUSTER, InventoryError, load
+    from preflight.plan.drain import DrainError, build_plan, connections
+    from preflight.plan.drain_view import render
+    from preflight.reports import OutputError, Outputs
+    from preflight.reports.json_report import to_json_text
+
+    err = Console(stderr=True, highlight=False)
+    outputs = Outputs()
+    try:
+        if json_out is not None:
+            outputs.add("--json", json_out)
+        registry = _registry()
+        spec = None
+        if replay is not None:
+            record, source = load_recording(replay), f"replay:{replay}"
+            name = _replay_name(record, replay, cluster)
+        else:
+            spec = load(cluster or DEMO_CLUSTER, str(inventory) if inventory else None)
+            if spec.replay is not None:
+                record, source = load_recording(spec.replay), f"replay:{spec.replay.name}"
+                name = record.get("cluster") or spec.name
+            else:
+                record = gather(spec, GatherOptions(trust_new_host_keys=trust_new_host_keys, deadline=deadline),
+                                None if quiet else _progress(err))
+                source, name = "live", spec.name
+        report = evaluate(record, registry, Selection(), cluster=name, started=now(), source=source)
+        facts = parse_record(record)
+        conns, notes = connections(facts, spec)
+        drain_plan = build_plan(report, facts, drain, conns, vcpu_ratio=vcpu_ratio,
+                                accept_warnings=accept_warnings, notes=notes)
+        doc = drain_plan.to_dict()
+        if json_out is not None:
+            outputs.write({"--json": to_json_text(doc)})
+    except (InventoryError, ReplayError, RegistryError, UsageProblem, OutputError, DrainError) as exc:
+        outputs.discard()
+        _die(str(exc), EXIT_USAGE)
+        return
+    finally:
+        outputs.discard()
+    if not quiet:
+        render(doc, Console(highlight=False, stderr=outputs.uses_stdout))
+    raise typer.Exit(drain_plan.exit_code())
+
+
+@app.command()
 def verify(
     html: Path = typer.Argument(..., metavar="REPORT.html", help="An HTML report preflight wrote."),
     json_report: Optional[Path] = typer.Argument(None, metavar="[REPORT.json]",
