@@ -140,6 +140,11 @@ def check(
         None, "--previous", metavar="OLD.json",
         help="A JSON report of an earlier run of the same cluster: every output also says what changed "
              "since (new and resolved findings, changed verdicts, hosts and VMs that appeared or went)."),
+    migrate_flags: Optional[List[str]] = typer.Option(
+        None, "--migrate-flags", metavar="FLAGS",
+        help="The virsh migrate options you plan (comma-separated, e.g. copy-storage-all,persistent or "
+             "p2p,tunnelled,postcopy; live is implied unless offline): what libvirt would refuse for them is "
+             "replayed from the facts (domain.migrate_flags, storage.copy_storage)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no terminal summary."),
 ) -> None:
     """Check that every running VM can live-migrate to every other host of a cluster.
@@ -174,6 +179,7 @@ def check(
             raise UsageProblem(contradiction)
         if write_test and replay is not None:
             raise UsageProblem("--write-test acts on live hosts; it cannot be combined with --replay")
+        flags = _migrate_flags(migrate_flags)
         # Every output is checked (its temporary file created) before anything is gathered.
         for option, path, private in (("--record", record, True), ("--json", json_out, False),
                                       ("--html", html, False), ("--junit", junit, False)):
@@ -210,6 +216,8 @@ def check(
             # written as soon as it exists: the facts are worth keeping even if judging them fails
             outputs.write({"--record": _dump(record_data)})
         options = {"write_test": write_test}
+        if flags is not None:
+            options["migrate_flags"] = flags.virsh_options
         if waiver_ref is not None:
             options["waivers"] = waiver_ref
         if before is not None:
@@ -218,7 +226,7 @@ def check(
             run_id=prov.new_run_id(started), operator=prov.operator(), command=prov.command_line(sys.argv),
             inventory=inventory_ref, recording=recording_ref, options=options)
         report = evaluate(record_data, registry, selection, cluster=name, started=started, source=source,
-                          provenance=meta.to_dict(), waivers=waiver_list)
+                          provenance=meta.to_dict(), waivers=waiver_list, migrate_flags=flags)
         if before is not None:
             _add_drift(report, before, previous)
         written = _emit(report, outputs, quiet)
@@ -233,6 +241,18 @@ def check(
         for shown in written:
             err.print(f"wrote {one_line(shown)}", markup=False)
     raise typer.Exit(report.exit_code())
+
+
+def _migrate_flags(items):
+    """--migrate-flags as preflight.plan.flags.MigrateFlags, None when not given."""
+    if not items:
+        return None
+    from preflight.plan.flags import FlagsError, parse
+
+    try:
+        return parse(items)
+    except FlagsError as exc:
+        raise UsageProblem(str(exc)) from None
 
 
 def _load_previous(path: Optional[Path]):
@@ -401,6 +421,10 @@ def plan(
                                              help="As for check: accept host keys on first contact."),
     deadline: float = typer.Option(900.0, "--deadline", metavar="SECONDS", min=1.0,
                                    help="Stop gathering after this long, as for check."),
+    migrate_flags: Optional[List[str]] = typer.Option(
+        None, "--migrate-flags", metavar="FLAGS",
+        help="virsh migrate options to add to the plan's commands (as for check); the plan judges exactly "
+             "the flags its commands carry (--live --persistent --undefinesource plus these)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no terminal plan."),
 ) -> None:
     """Plan the drain of one host: for each of its running VMs the destinations where every check
@@ -415,7 +439,7 @@ def plan(
     from preflight.engine.runner import Selection
     from preflight.facts.parse import parse_record
     from preflight.inventory import DEMO_CLUSTER, InventoryError, load
-    from preflight.plan.drain import DrainError, build_plan, connections
+    from preflight.plan.drain import DrainError, build_plan, connections, plan_flags
     from preflight.plan.drain_view import render
     from preflight.reports import OutputError, Outputs
     from preflight.reports.json_report import to_json_text
@@ -426,6 +450,7 @@ def plan(
         if json_out is not None:
             outputs.add("--json", json_out)
         registry = _registry()
+        flags = plan_flags(_migrate_flags(migrate_flags))
         spec = None
         if replay is not None:
             record, source = load_recording(replay), f"replay:{replay}"
@@ -439,11 +464,12 @@ def plan(
                 record = gather(spec, GatherOptions(trust_new_host_keys=trust_new_host_keys, deadline=deadline),
                                 None if quiet else _progress(err))
                 source, name = "live", spec.name
-        report = evaluate(record, registry, Selection(), cluster=name, started=now(), source=source)
+        report = evaluate(record, registry, Selection(), cluster=name, started=now(), source=source,
+                          migrate_flags=flags)
         facts = parse_record(record)
         conns, notes = connections(facts, spec)
         drain_plan = build_plan(report, facts, drain, conns, vcpu_ratio=vcpu_ratio,
-                                accept_warnings=accept_warnings, notes=notes)
+                                accept_warnings=accept_warnings, notes=notes, flags=flags)
         doc = drain_plan.to_dict()
         if json_out is not None:
             outputs.write({"--json": to_json_text(doc)})

@@ -155,6 +155,7 @@ class DrainPlan:
     not_running: list = field(default_factory=list)   # defined, inactive domains on the host
     notes: list = field(default_factory=list)
     undecided_host: Optional[str] = None   # why the host's guests could not be listed
+    flags: list = field(default_factory=lambda: list(MIGRATE_FLAGS))   # what the commands carry
 
     @property
     def total_s(self) -> Optional[float]:
@@ -179,7 +180,7 @@ class DrainPlan:
             "complete": self.undecided_host is None and not self.refused,
             "undecided": self.undecided_host,
             "policy": {"vcpu_ratio": self.vcpu_ratio, "accept_warnings": self.accept_warnings,
-                       "migrate_flags": list(MIGRATE_FLAGS), "qemu_overhead_kib": OVERHEAD_KIB},
+                       "migrate_flags": list(self.flags), "qemu_overhead_kib": OVERHEAD_KIB},
             "moves": [m.to_dict() for m in self.moves],
             "refused": [r.to_dict() for r in self.refused],
             "not_running": list(self.not_running),
@@ -221,9 +222,19 @@ def connections(facts, cluster) -> tuple:
     return out, notes
 
 
-def command_for(domain: str, src: Connection, dst: Connection) -> list:
+def plan_flags(given=None):
+    """The flags the plan's commands carry and the checks judge: --live --persistent --undefinesource plus
+    whatever --migrate-flags adds (offline replaces live)."""
+    from preflight.plan.flags import MigrateFlags
+
+    names = set(given.names) if given is not None else {"live"}
+    return MigrateFlags(frozenset(names | {"persistent", "undefinesource"}))
+
+
+def command_for(domain: str, src: Connection, dst: Connection, flags=None) -> list:
     dom = ["--domain", domain] if domain.startswith("-") else [domain]
-    return ["virsh", "-c", src.uri(), "migrate", *MIGRATE_FLAGS, *dom, dst.uri()]
+    options = flags.virsh_options if flags is not None else list(MIGRATE_FLAGS)
+    return ["virsh", "-c", src.uri(), "migrate", *options, *dom, dst.uri()]
 
 
 def _needs(dom) -> tuple:
@@ -300,7 +311,7 @@ def _size_key(item) -> tuple:
 
 
 def build_plan(report, facts, host_name: str, conns: dict, *, vcpu_ratio: float = DEFAULT_VCPU_RATIO,
-               accept_warnings: bool = False, notes=()) -> DrainPlan:
+               accept_warnings: bool = False, notes=(), flags=None) -> DrainPlan:
     hosts = {h.name: h for h in facts.hypervisors}
     if host_name not in hosts:
         names = ", ".join(sorted(hosts)) or "none"
@@ -310,7 +321,8 @@ def build_plan(report, facts, host_name: str, conns: dict, *, vcpu_ratio: float 
         raise DrainError("--vcpu-ratio must be positive")
     src = hosts[host_name]
     plan = DrainPlan(report.cluster, host_name, report.source, (report.provenance or {}).get("run_id"),
-                     [], [], [], vcpu_ratio, accept_warnings, notes=list(notes))
+                     [], [], [], vcpu_ratio, accept_warnings, notes=list(notes),
+                     flags=list(flags.virsh_options) if flags is not None else list(MIGRATE_FLAGS))
     undecided = next((u.reason for u in report.unassessed if u.host == host_name), None)
     if undecided:
         plan.undecided_host = undecided
@@ -359,7 +371,7 @@ def build_plan(report, facts, host_name: str, conns: dict, *, vcpu_ratio: float 
             continue
         dst, m, why = min(fits, key=lambda f: (-_left_after(needs, caps[f[0].name]), f[0].name))
         cap = caps[dst.name]
-        argv = command_for(dom.name, conns[host_name], conns[dst.name])
+        argv = command_for(dom.name, conns[host_name], conns[dst.name], flags)
         move = Move(len(plan.moves) + 1, dom.name, needs.memory_kib, needs.vcpus, dst.name,
                     [f[0].name for f in fits], shlex.join(argv), argv,
                     warnings=list(m.warnings) if m else [])

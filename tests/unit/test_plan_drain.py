@@ -167,3 +167,28 @@ def test_cli_plan_json_and_errors(tmp_path):
     stdout = run_cli("plan", "--drain", "hv2", "--json", "-")
     assert stdout.returncode == 0, stdout.stderr
     assert json.loads(stdout.stdout)["complete"] is True and "DRAIN PLAN" in stdout.stderr
+
+
+def test_the_plan_judges_the_flags_its_commands_carry(demo):
+    from preflight.engine.pipeline import evaluate, load_recording, now
+    from preflight.engine.registry import discover
+    from preflight.engine.runner import Selection
+    from preflight.plan.drain import plan_flags
+    from preflight.plan.flags import parse
+
+    _, facts = demo
+    record = load_recording(DEMO)
+    flags = plan_flags(parse("tunnelled"))
+    report = evaluate(record, discover(), Selection(), cluster="lab", started=now(), source="replay:demo",
+                      migrate_flags=flags)
+    conns, _ = connections(facts, None)
+    plan = build_plan(report, facts, "hv2", conns, flags=flags)
+    # tunnelled without p2p: libvirt refuses every migration, so nothing is placed, and the check is named
+    assert plan.moves == [] and all("domain.migrate_flags" in r.blocking_checks for r in plan.refused)
+    ok = plan_flags(parse("auto-converge"))
+    report = evaluate(record, discover(), Selection(), cluster="lab", started=now(), source="replay:demo",
+                      migrate_flags=ok)
+    plan = build_plan(report, facts, "hv2", conns, flags=ok)
+    assert plan.moves and all(m.argv[4:8] == ["--live", "--persistent", "--undefinesource", "--auto-converge"]
+                              for m in plan.moves)
+    assert plan.to_dict()["policy"]["migrate_flags"] == ok.virsh_options
