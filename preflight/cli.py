@@ -411,6 +411,9 @@ def plan(
     json_out: Optional[Path] = typer.Option(None, "--json", metavar="FILE",
                                             help="Write the plan as JSON (reports/schema/drain.schema.json); "
                                                  "- for standard output."),
+    html: Optional[Path] = typer.Option(None, "--html", metavar="FILE",
+                                        help="Write the plan as a small self-contained HTML page; - for standard "
+                                             "output."),
     vcpu_ratio: float = typer.Option(4.0, "--vcpu-ratio", metavar="R", min=0.01,
                                      help="Allowed vCPUs per host CPU on a destination, counting the guests "
                                           "running there and those the plan moves there (default 4)."),
@@ -447,8 +450,9 @@ def plan(
     err = Console(stderr=True, highlight=False)
     outputs = Outputs()
     try:
-        if json_out is not None:
-            outputs.add("--json", json_out)
+        for option, path in (("--json", json_out), ("--html", html)):
+            if path is not None:
+                outputs.add(option, path)
         registry = _registry()
         flags = plan_flags(_migrate_flags(migrate_flags))
         spec = None
@@ -471,8 +475,12 @@ def plan(
         drain_plan = build_plan(report, facts, drain, conns, vcpu_ratio=vcpu_ratio,
                                 accept_warnings=accept_warnings, notes=notes, flags=flags)
         doc = drain_plan.to_dict()
-        if json_out is not None:
-            outputs.write({"--json": to_json_text(doc)})
+        texts = {"--json": to_json_text(doc)} if json_out is not None else {}
+        if html is not None:
+            from preflight.reports.drain_html import render_drain_html
+
+            texts["--html"] = render_drain_html(doc)
+        outputs.write(texts)
     except (InventoryError, ReplayError, RegistryError, UsageProblem, OutputError, DrainError) as exc:
         outputs.discard()
         _die(str(exc), EXIT_USAGE)

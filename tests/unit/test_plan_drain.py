@@ -192,3 +192,46 @@ def test_the_plan_judges_the_flags_its_commands_carry(demo):
     assert plan.moves and all(m.argv[4:8] == ["--live", "--persistent", "--undefinesource", "--auto-converge"]
                               for m in plan.moves)
     assert plan.to_dict()["policy"]["migrate_flags"] == ok.virsh_options
+
+
+def test_an_unreachable_host_cannot_be_planned_and_is_no_destination():
+    import copy
+
+    from preflight.engine.pipeline import evaluate, load_recording, now
+    from preflight.engine.registry import discover
+    from preflight.engine.runner import Selection
+
+    record = copy.deepcopy(load_recording(DEMO))
+    record["hosts"]["hv1"].update(reachable=False, error="connection timed out")
+    report = evaluate(record, discover(), Selection(), cluster="lab", started=now(), source="replay:demo")
+    facts = parse_record(record)
+    conns, _ = connections(facts, None)
+    down = build_plan(report, facts, "hv1", conns)
+    assert down.exit_code() == 3 and "unreachable" in down.to_dict()["undecided"] and not down.moves
+    jsonschema.validate(down.to_dict(), SCHEMA)
+    plan = build_plan(report, facts, "hv3", conns)
+    assert all(m.destination != "hv1" for m in plan.moves)
+    for r in plan.refused:
+        row = next(d for d in r.destinations if d["destination"] == "hv1")
+        assert row["verdict"] == "unknown" and "host.reachable" in row["undecided"]
+    assert "hv1" not in {c["host"] for c in plan.to_dict()["capacity"]}
+
+
+def test_html_page_says_what_the_json_says_and_escapes_host_text(demo, tmp_path):
+    from preflight.reports.drain_html import render_drain_html
+    from tests.cli.cli_helpers import run_cli
+
+    doc = plan_for(demo, "hv3").to_dict()
+    hostile = json.loads(json.dumps(doc))
+    hostile["moves"][0]["domain"] = "<script>x</script>\u202e"
+    page = render_drain_html(hostile)
+    assert "<script>x" not in page and "&lt;script&gt;x&lt;/script&gt;" in page and "\u202e" not in page
+    out, page_file = tmp_path / "p.json", tmp_path / "p.html"
+    proc = run_cli("plan", "--drain", "hv3", "--json", out, "--html", page_file, "-q")
+    assert proc.returncode == 1 and proc.stdout == "", proc.stderr
+    written, page = json.loads(out.read_text()), page_file.read_text()
+    for m in written["moves"]:
+        assert m["domain"] in page and m["destination"] in page
+        assert m["command"].replace("'", "&#39;") in page
+    for r in written["refused"]:
+        assert r["domain"] in page and all(c in page for c in r["blocking_checks"])
