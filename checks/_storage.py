@@ -247,5 +247,11 @@ def tpm_verdict(tpm, ctx):
 # --- cache mode (libvirt qemuMigrationSrcIsSafe) ------------------------------------------
 
 
+def copied(disk, flags) -> bool:
+    """Whether a planned --copy-storage-* copies this disk: libvirt's default set (qemuMigrationAnyCopyDisk,
+    no --migrate-disks) is every disk that is not <shareable/>, not read-only and has a source."""
+    return flags is not None and flags.copy_storage and not (disk.shareable or disk.readonly or disk.empty)
+
+
 def skipped_disk(disk, why: str):
     return skipped(f"disk {disk.target}: {why}", disk=disk.target)

@@ -10,7 +10,7 @@ from preflight.facts.qemu_img import URL_PROTOCOLS, image_url
 from preflight.model import Scope, Severity
 
 from ._common import LIBVIRT_DOMAIN_XML, LIBVIRT_MIGRATION, QEMU_MIGRATION_C, unparsed, where
-from ._storage import (block_verdict, chain_findings, network_verdict, nvram_verdict, path_verdict, skipped_disk, tpm_verdict,
+from ._storage import (block_verdict, chain_findings, copied, network_verdict, nvram_verdict, path_verdict, skipped_disk, tpm_verdict,
                        volume_findings)
 
 __all__ = ["shared_storage", "cache_mode", "LIBVIRT_CACHE_REFUSAL"]
@@ -25,6 +25,16 @@ COHERENT_FS_SINCE = {"ceph": 9000000, "fuse.glusterfs": 9000000}
 
 def _disk_findings(disk, ctx) -> list:
     what = f"disk {disk.target}"
+    flags = ctx.cluster.migrate_flags
+    if copied(disk, flags):
+        # qemuMigrationSrcIsSafe: "Disks which are migrated by qemu are safe too"; storage.copy_storage
+        # judges whether the destination can take the copy. copy-storage-inc copies the top image only.
+        head = passed(f"{what}: copied by the planned --{'copy-storage-all' if 'copy-storage-all' in flags else 'copy-storage-inc'} "
+                      f"(libvirt does not require it shared; see storage.copy_storage)", disk=disk.target,
+                      observed=disk.label)
+        if "copy-storage-all" in flags or disk.type != "file":
+            return [head]
+        return [head, *chain_findings(disk, disk.path, ctx)]     # the backing chain stays where it is
     if disk.empty:
         return [skipped(f"{disk.device} {disk.target} is empty: nothing to share", disk=disk.target)]
     if disk.type == "network":
@@ -95,6 +105,9 @@ def _cache_finding(disk, ctx):
     host, dom = ctx.host, ctx.domain
     if disk.empty or disk.readonly:
         return skipped_disk(disk, "empty or read-only: libvirt skips it")
+    if copied(disk, ctx.cluster.migrate_flags):
+        return skipped_disk(disk, "copied by the planned --copy-storage-*: libvirt skips the cache rule for "
+                                  "disks QEMU migrates")
     kind, path, why = actual_storage(disk, host)
     coherent = None
     if kind is None:

@@ -140,6 +140,11 @@ def check(
         None, "--previous", metavar="OLD.json",
         help="A JSON report of an earlier run of the same cluster: every output also says what changed "
              "since (new and resolved findings, changed verdicts, hosts and VMs that appeared or went)."),
+    migrate_flags: Optional[List[str]] = typer.Option(
+        None, "--migrate-flags", metavar="FLAGS",
+        help="The virsh migrate options you plan (comma-separated, e.g. copy-storage-all,persistent or "
+             "p2p,tunnelled,postcopy; live is implied unless offline): what libvirt would refuse for them is "
+             "replayed from the facts (domain.migrate_flags, storage.copy_storage)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no terminal summary."),
 ) -> None:
     """Check that every running VM can live-migrate to every other host of a cluster.
@@ -174,6 +179,7 @@ def check(
             raise UsageProblem(contradiction)
         if write_test and replay is not None:
             raise UsageProblem("--write-test acts on live hosts; it cannot be combined with --replay")
+        flags = _migrate_flags(migrate_flags)
         # Every output is checked (its temporary file created) before anything is gathered.
         for option, path, private in (("--record", record, True), ("--json", json_out, False),
                                       ("--html", html, False), ("--junit", junit, False)):
@@ -210,6 +216,8 @@ def check(
             # written as soon as it exists: the facts are worth keeping even if judging them fails
             outputs.write({"--record": _dump(record_data)})
         options = {"write_test": write_test}
+        if flags is not None:
+            options["migrate_flags"] = flags.virsh_options
         if waiver_ref is not None:
             options["waivers"] = waiver_ref
         if before is not None:
@@ -218,7 +226,7 @@ def check(
             run_id=prov.new_run_id(started), operator=prov.operator(), command=prov.command_line(sys.argv),
             inventory=inventory_ref, recording=recording_ref, options=options)
         report = evaluate(record_data, registry, selection, cluster=name, started=started, source=source,
-                          provenance=meta.to_dict(), waivers=waiver_list)
+                          provenance=meta.to_dict(), waivers=waiver_list, migrate_flags=flags)
         if before is not None:
             _add_drift(report, before, previous)
         written = _emit(report, outputs, quiet)
@@ -233,6 +241,18 @@ def check(
         for shown in written:
             err.print(f"wrote {one_line(shown)}", markup=False)
     raise typer.Exit(report.exit_code())
+
+
+def _migrate_flags(items):
+    """--migrate-flags as preflight.plan.flags.MigrateFlags, None when not given."""
+    if not items:
+        return None
+    from preflight.plan.flags import FlagsError, parse
+
+    try:
+        return parse(items)
+    except FlagsError as exc:
+        raise UsageProblem(str(exc)) from None
 
 
 def _load_previous(path: Optional[Path]):
@@ -376,6 +396,100 @@ def diff(
                    f"(run {b['run'].get('id')}, {b['run'].get('started')})", style="bold"))
     drift_lines(out, drift_view(result))
     raise typer.Exit(EXIT_FAIL if result["changed"] else EXIT_OK)
+
+
+@app.command()
+def plan(
+    drain: str = typer.Option(..., "--drain", metavar="HOST",
+                              help="The hypervisor to empty: where each of its running VMs can go."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", "-c", metavar="NAME",
+                                          help="Cluster from the inventory (default: demo), as for check."),
+    inventory: Optional[Path] = typer.Option(None, "--inventory", "-i", metavar="FILE",
+                                             help="Inventory TOML (default search as for check)."),
+    replay: Optional[Path] = typer.Option(None, "--replay", metavar="FILE",
+                                          help="Plan from a recording made with check --record."),
+    json_out: Optional[Path] = typer.Option(None, "--json", metavar="FILE",
+                                            help="Write the plan as JSON (reports/schema/drain.schema.json); "
+                                                 "- for standard output."),
+    html: Optional[Path] = typer.Option(None, "--html", metavar="FILE",
+                                        help="Write the plan as a small self-contained HTML page; - for standard "
+                                             "output."),
+    vcpu_ratio: float = typer.Option(4.0, "--vcpu-ratio", metavar="R", min=0.01,
+                                     help="Allowed vCPUs per host CPU on a destination, counting the guests "
+                                          "running there and those the plan moves there (default 4)."),
+    accept_warnings: bool = typer.Option(False, "--accept-warnings",
+                                         help="Also place VMs where a check WARNs (default: only where "
+                                              "every check passes)."),
+    trust_new_host_keys: bool = typer.Option(False, "--trust-new-host-keys",
+                                             help="As for check: accept host keys on first contact."),
+    deadline: float = typer.Option(900.0, "--deadline", metavar="SECONDS", min=1.0,
+                                   help="Stop gathering after this long, as for check."),
+    migrate_flags: Optional[List[str]] = typer.Option(
+        None, "--migrate-flags", metavar="FLAGS",
+        help="virsh migrate options to add to the plan's commands (as for check); the plan judges exactly "
+             "the flags its commands carry (--live --persistent --undefinesource plus these)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no terminal plan."),
+) -> None:
+    """Plan the drain of one host: for each of its running VMs the destinations where every check
+    passes, placed in order (smallest first) within the destinations' free memory and CPUs counting
+    what the plan already put there, with the exact `virsh migrate` commands. Read-only: nothing is
+    migrated. Exit 0 every VM placed, 1 some VM can go nowhere, 2 usage, 3 the host's guests are unknown.
+    """
+    from rich.console import Console
+
+    from preflight.engine.pipeline import GatherOptions, ReplayError, evaluate, gather, load_recording, now
+    from preflight.engine.registry import RegistryError
+    from preflight.engine.runner import Selection
+    from preflight.facts.parse import parse_record
+    from preflight.inventory import DEMO_CLUSTER, InventoryError, load
+    from preflight.plan.drain import DrainError, build_plan, connections, plan_flags
+    from preflight.plan.drain_view import render
+    from preflight.reports import OutputError, Outputs
+    from preflight.reports.json_report import to_json_text
+
+    err = Console(stderr=True, highlight=False)
+    outputs = Outputs()
+    try:
+        for option, path in (("--json", json_out), ("--html", html)):
+            if path is not None:
+                outputs.add(option, path)
+        registry = _registry()
+        flags = plan_flags(_migrate_flags(migrate_flags))
+        spec = None
+        if replay is not None:
+            record, source = load_recording(replay), f"replay:{replay}"
+            name = _replay_name(record, replay, cluster)
+        else:
+            spec = load(cluster or DEMO_CLUSTER, str(inventory) if inventory else None)
+            if spec.replay is not None:
+                record, source = load_recording(spec.replay), f"replay:{spec.replay.name}"
+                name = record.get("cluster") or spec.name
+            else:
+                record = gather(spec, GatherOptions(trust_new_host_keys=trust_new_host_keys, deadline=deadline),
+                                None if quiet else _progress(err))
+                source, name = "live", spec.name
+        report = evaluate(record, registry, Selection(), cluster=name, started=now(), source=source,
+                          migrate_flags=flags)
+        facts = parse_record(record)
+        conns, notes = connections(facts, spec)
+        drain_plan = build_plan(report, facts, drain, conns, vcpu_ratio=vcpu_ratio,
+                                accept_warnings=accept_warnings, notes=notes, flags=flags)
+        doc = drain_plan.to_dict()
+        texts = {"--json": to_json_text(doc)} if json_out is not None else {}
+        if html is not None:
+            from preflight.reports.drain_html import render_drain_html
+
+            texts["--html"] = render_drain_html(doc)
+        outputs.write(texts)
+    except (InventoryError, ReplayError, RegistryError, UsageProblem, OutputError, DrainError) as exc:
+        outputs.discard()
+        _die(str(exc), EXIT_USAGE)
+        return
+    finally:
+        outputs.discard()
+    if not quiet:
+        render(doc, Console(highlight=False, stderr=outputs.uses_stdout))
+    raise typer.Exit(drain_plan.exit_code())
 
 
 @app.command()

@@ -141,10 +141,14 @@ def gather(cluster: Cluster, options: GatherOptions, progress: Optional[Callable
 
 def evaluate(record: dict, registry: Registry, selection: Selection, *, cluster: str,
              started: str, source: str, provenance: Optional[dict] = None,
-             waivers: Optional[list] = None) -> RunReport:
+             waivers: Optional[list] = None, migrate_flags=None) -> RunReport:
+    from dataclasses import replace
+
     from preflight.facts.parse import parse_record
 
     facts = parse_record(record)
+    if migrate_flags is not None:           # the planned migration (--migrate-flags, preflight.plan.flags)
+        facts = replace(facts, migrate_flags=migrate_flags)
     selected, left_out = select(registry, selection)
     results = run_checks(facts, selected)
     migrations = build_matrix(facts, selected, left_out, results)

@@ -363,6 +363,9 @@ class ClusterFacts:
     pairs: dict                                  # (source, destination) -> PairFacts
     storage_hosts: tuple = ()
     storage: Optional[dict] = None               # name -> StorageHostFacts; None = not gathered
+    # the migration the operator plans (--migrate-flags): preflight.plan.flags.MigrateFlags; None = none
+    # given (the checks then judge a plain `virsh migrate --live`)
+    migrate_flags: Optional[object] = None
 
     @property
     def hypervisors(self) -> list:
