@@ -111,6 +111,11 @@ EXPECTED = {
                               {"domain": "vm-gluster", "source": "hv1", "destination": L.MACHINE_FAULT_HOST}),
                              ("domain.machine_type", "pass",
                               {"domain": L.Q35_GUEST.name, "source": L.Q35_GUEST.home, "destination": "hv2"})],
+    # issue 10: hv3's libvirtd got hv2's host_uuid: libvirt refuses both ways ("same host")
+    "host_uuid_clone": [("host.identity", "fail", {"source": s, "destination": d, "item": "uuid",
+                                                   "message~": "share libvirt host UUID"})
+                        for s, d in (L.UUID_CLONE, L.UUID_CLONE[::-1])]
+    + [("host.identity", "pass", {"source": "hv1", "destination": d, "item": "uuid"}) for d in L.UUID_CLONE],
 }
 
 
@@ -164,6 +169,7 @@ CAUSES = {
     "kvm_unusable": _causes(_same("kvm_unusable", {"host.kvm_device"})
                             | {("vm-local", "hv1", L.KVM_HOST): {"storage.shared", "host.kvm_device"}}),
     "machine_type_missing": _causes(_same("machine_type_missing", {"domain.machine_type"})),
+    "host_uuid_clone": _causes(_same("host_uuid_clone", {"host.identity"})),
 }
 
 
@@ -249,7 +255,7 @@ def assert_agrees_with_oracle(report, oracle: dict, stricter: dict = None) -> No
                                   "readonly_mount", "iscsi_portal_blocked", "backing_local", "cdrom_local",
                                   "cache_writeback", "cache_writeback_nodrop", "pool_missing",
                                   "source_readonly", "firewall_one_source", "cpu_feature_missing",
-                                  "kvm_unusable", "machine_type_missing"])
+                                  "kvm_unusable", "machine_type_missing", "host_uuid_clone"])
 def test_matrix_agrees_with_real_migrations(lab, scenario, oracle_runs, tmp_path, name):
     try:
         with scenario(name):
