@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from preflight.compat.timesync import judge_sync
 from preflight.compat.versions import judge_versions
 from preflight.engine.registry import Finding, check, failed, passed, undecided, warned
 from preflight.facts.versions import parse_dotted
@@ -139,3 +140,30 @@ def host_versions(ctx):
                            details=dict(f.details or {}), item=item))
     return out
 
+
+@check(
+    id="host.time_sync", title="The host's clock is synchronised (advisory: no migration verdict)",
+    category="host", severity=Severity.LOW, scope=Scope.HOST, requires=("time_sync",), roles=(),
+    verifies="chrony's tracking (leap status, and its error bound within 0.1 s), else timedatectl's "
+             "NTPSynchronized, else ntpd's system peer (ntpq -pn) says the host's clock is "
+             "synchronised. Not synchronised WARNs; none of the three readable is ERROR. Advisory: "
+             "the result is reported per host and bears on no migration's verdict.",
+    rationale="A live migration does not fail on the hosts' clocks: libvirt and QEMU compare no "
+              "time, and the guest's kvmclock is carried over (the lab's hosts share an "
+              "unsynchronised kernel clock and migrate). What drifts is the guest's notion of wall "
+              "time when it moves between hosts whose clocks differ, and logs and certificates on "
+              "the hosts themselves. Hence host hygiene, not a migration blocker.",
+    remediation="Run a time service on every host and point them at the same sources: "
+                "`apt install chrony` / `dnf install chrony`, `systemctl enable --now chronyd`, "
+                "then `chronyc tracking` should say 'Leap status : Normal'.",
+    references=("https://chrony-project.org/doc/4.5/chronyc.html#tracking",
+                "https://www.freedesktop.org/software/systemd/man/timedatectl.html"),
+)
+def time_sync(ctx):
+    host = ctx.host
+    compat = host.compat
+    if compat is None:
+        return undecided(f"{host.name}'s time-sync state was not read")
+    f = judge_sync(host.name, compat.chrony, compat.timedatectl, compat.ntpd_synced)
+    return Finding(f.status, f.message, observed=f.observed, expected=f.expected,
+                   source=where(host, "chronyc -n tracking; timedatectl show; ntpq -pn"))
