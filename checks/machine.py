@@ -11,7 +11,7 @@ from preflight.compat.machine import judge_kvm_device, judge_machine_offered
 from preflight.engine.registry import Finding, check, undecided
 from preflight.model import Scope, Severity
 
-from ._common import unparsed, where
+from ._common import guest_needs, unparsed, where
 
 
 def _can_open(ids, mode, cred):
@@ -85,18 +85,15 @@ def kvm_device(ctx):
                 "https://gitlab.com/libvirt/libvirt/-/blob/master/src/qemu/qemu_validate.c"),
 )
 def machine_type(ctx):
-    problem = unparsed(ctx.domain, ctx.source)
+    needs, problem = guest_needs(ctx)
     if problem:
         return problem
-    dom, dst = ctx.domain, ctx.destination
+    dst = ctx.destination
     src = where(dst, "capabilities <guest><arch><machine>")
-    if dom.needs is None:
-        return undecided(dom.needs_error or f"what {dom.name} needs of a host was not read",
-                         source=where(ctx.source, f"domain XML of {dom.name}"))
     if dst.hostcaps is None:
         return undecided(f"{dst.name}'s capabilities were not parsed for emulators and machine types",
                          source=src)
-    f = judge_machine_offered(dom.needs, dst.name, dst.hostcaps)
+    f = judge_machine_offered(needs, dst.name, dst.hostcaps)
     return Finding(f.status, f.message, observed=f.observed, expected=f.expected, source=src,
-                   details={"machine": dom.needs.machine, "emulator": dom.needs.emulator,
-                            "virt_type": dom.needs.virt_type, "arch": dom.needs.arch})
+                   details={"machine": needs.machine, "emulator": needs.emulator,
+                            "virt_type": needs.virt_type, "arch": needs.arch})

@@ -11,7 +11,7 @@ from preflight.compat.capacity import judge_memory, judge_numa, judge_vcpus
 from preflight.engine.registry import Finding, check, undecided
 from preflight.model import Scope, Severity
 
-from ._common import LIBVIRT_DOMAIN_XML, unparsed, where
+from ._common import LIBVIRT_DOMAIN_XML, guest_needs, where
 
 
 @check(
@@ -39,16 +39,13 @@ from ._common import LIBVIRT_DOMAIN_XML, unparsed, where
                 "https://www.kernel.org/doc/html/latest/admin-guide/mm/hugetlbpage.html"),
 )
 def capacity(ctx):
-    problem = unparsed(ctx.domain, ctx.source)
+    guest, problem = guest_needs(ctx)
     if problem:
         return problem
-    dom, dst = ctx.domain, ctx.destination
-    if dom.needs is None:
-        return undecided(dom.needs_error or f"what {dom.name} needs of a host was not read")
+    dst = ctx.destination
     compat = dst.compat
     if compat is None:
         return undecided(f"{dst.name}'s memory and CPU facts were not read")
-    guest = dom.needs
     judged = (
         ("memory", judge_memory(guest, dst.name, compat.meminfo, compat.hugepages),
          "/proc/meminfo; /sys/kernel/mm/hugepages"),

@@ -8,7 +8,7 @@ from preflight.compat.network import judge_nic_mtu
 from preflight.engine.registry import Finding, check, failed, passed, skipped, undecided, warned
 from preflight.model import Scope, Severity
 
-from ._common import LIBVIRT_DOMAIN_XML, unparsed, where
+from ._common import LIBVIRT_DOMAIN_XML, guest_needs, unparsed, where
 
 BRIDGE_KINDS = ("bridge", "openvswitch")
 
@@ -132,18 +132,16 @@ def guest_networks(ctx):
     references=(LIBVIRT_DOMAIN_XML + "#mtu-configuration", "https://libvirt.org/formatnetwork.html"),
 )
 def nic_mtu(ctx):
-    problem = unparsed(ctx.domain, ctx.source)
+    needs, problem = guest_needs(ctx)
     if problem:
         return problem
-    dom, src, dst = ctx.domain, ctx.source, ctx.destination
-    if dom.needs is None:
-        return undecided(dom.needs_error or f"what {dom.name} needs of a host was not read")
+    src, dst = ctx.source, ctx.destination
     ev = where(src, "ip -j -d link show") + "; " + where(dst, "ip -j -d link show")
-    judged = judge_nic_mtu(dom.needs, src.name, dst.name, src.interfaces, dst.interfaces,
+    judged = judge_nic_mtu(needs, src.name, dst.name, src.interfaces, dst.interfaces,
                            src.networks, dst.networks)
     out = []
     for n, f in enumerate(judged, 1):
-        nic = dom.needs.nics[n - 1] if n <= len(dom.needs.nics) else None
+        nic = needs.nics[n - 1] if n <= len(needs.nics) else None
         out.append(Finding(f.status, f.message, observed=f.observed, expected=f.expected, source=ev,
                            details=dict(f.details or {}),
                            item=f"nic={(nic.mac or n) if nic else 'none'}"))
