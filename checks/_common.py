@@ -21,6 +21,18 @@ def unparsed(domain, host):
     return None
 
 
+def guest_needs(ctx):
+    """(GuestNeeds, None) for a migration's guest, or (None, ERROR finding) when its XML or what it
+    needs of a host could not be read."""
+    problem = unparsed(ctx.domain, ctx.source)
+    if problem:
+        return None, problem
+    if ctx.domain.needs is None:
+        return None, undecided(ctx.domain.needs_error or f"what {ctx.domain.name} needs of a host was not read",
+                               source=where(ctx.source, f"domain XML of {ctx.domain.name}"))
+    return ctx.domain.needs, None
+
+
 def is_loopback(name) -> bool:
     """A server name that means "this very host" wherever it is used (for disk servers)."""
     if not name:

@@ -1,4 +1,4 @@
-"""host.kvm_device: a kvm guest's destination really has a KVM device QEMU's user can open.
+"""host.kvm_device and domain.machine_type: can the destination's QEMU run this guest at all.
 
 libvirt's QEMU capabilities are a cache: with /dev/kvm no longer the KVM device it still offers
 <domain type='kvm'> and the incoming QEMU dies (lab kvm_unusable). So the host itself is judged:
@@ -7,11 +7,11 @@ libvirt's QEMU capabilities are a cache: with /dev/kvm no longer the KVM device 
 
 from __future__ import annotations
 
-from preflight.compat.machine import judge_kvm_device
-from preflight.engine.registry import Finding, check
+from preflight.compat.machine import judge_kvm_device, judge_machine_offered
+from preflight.engine.registry import Finding, check, undecided
 from preflight.model import Scope, Severity
 
-from ._common import unparsed, where
+from ._common import guest_needs, unparsed, where
 
 
 def _can_open(ids, mode, cred):
@@ -58,3 +58,42 @@ def kvm_device(ctx):
     return Finding(f.status, f.message, observed=f.observed, expected=f.expected,
                    source=where(dst, "stat -L /dev/kvm; /sys/class/misc/kvm/dev"),
                    details={"virt_type": ctx.domain.type, "qemu_user": getattr(dst.qemu_cred, "user", None)})
+
+
+@check(
+    id="domain.machine_type", title="The destination's QEMU offers the guest's machine type and emulator",
+    category="domain", severity=Severity.CRITICAL, scope=Scope.MIGRATION, requires=("domains", "capabilities"),
+    verifies="The destination's libvirt capabilities (virConnectGetCapabilities <guest> entries, built "
+             "from its QEMU capabilities) offer the guest's arch and domain type with the guest's "
+             "<emulator>, and list the guest's exact versioned machine type (pc-i440fx-7.2, "
+             "pc-q35-8.2, ...) or an alias of it for that emulator. A guest naming another emulator "
+             "than the one libvirt lists there cannot be judged (ERROR); a deprecated machine type WARNs.",
+    rationale="The destination libvirtd validates the incoming definition against its QEMU "
+              "capabilities before QEMU starts and refuses (qemu_validate.c, qemuValidateDomainDef): "
+              "'Emulator '/usr/bin/qemu-system-x86_64' does not support machine type 'pc-q35-7.2'' "
+              "(lab machine_type_missing). The machine type is the guest's ABI: it must exist there "
+              "exactly, a newer version of the same family does not do. Older QEMU on the "
+              "destination, or a distribution build with other machine types (pc-q35-rhel9.2.0), "
+              "are the usual causes.",
+    remediation="Upgrade QEMU on the destination to a version that still has the guest's machine type "
+                "(`qemu-system-x86_64 -machine help` lists them; `virsh capabilities` shows what libvirt "
+                "sees, restart libvirtd after an upgrade), or migrate only between hosts of the same "
+                "QEMU build. Changing a guest's machine type needs a cold restart (`virsh edit`) and "
+                "changes its virtual hardware.",
+    references=("https://libvirt.org/formatcaps.html", "https://libvirt.org/formatdomain.html#bios-bootloader",
+                "https://www.qemu.org/docs/master/about/deprecated.html",
+                "https://gitlab.com/libvirt/libvirt/-/blob/master/src/qemu/qemu_validate.c"),
+)
+def machine_type(ctx):
+    needs, problem = guest_needs(ctx)
+    if problem:
+        return problem
+    dst = ctx.destination
+    src = where(dst, "capabilities <guest><arch><machine>")
+    if dst.hostcaps is None:
+        return undecided(f"{dst.name}'s capabilities were not parsed for emulators and machine types",
+                         source=src)
+    f = judge_machine_offered(needs, dst.name, dst.hostcaps)
+    return Finding(f.status, f.message, observed=f.observed, expected=f.expected, source=src,
+                   details={"machine": needs.machine, "emulator": needs.emulator,
+                            "virt_type": needs.virt_type, "arch": needs.arch})

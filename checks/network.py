@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from preflight.engine.registry import check, failed, passed, skipped, undecided, warned
+from preflight.compat.network import judge_nic_mtu
+from preflight.engine.registry import Finding, check, failed, passed, skipped, undecided, warned
 from preflight.model import Scope, Severity
 
-from ._common import LIBVIRT_DOMAIN_XML, unparsed, where
+from ._common import LIBVIRT_DOMAIN_XML, guest_needs, unparsed, where
 
 BRIDGE_KINDS = ("bridge", "openvswitch")
 
@@ -110,3 +111,38 @@ def guest_networks(ctx):
         # the NIC's MAC (else its position) keeps the result's id when other NICs come or go
         findings[before:] = [replace(f, item=f"nic={iface.mac or n}") for f in findings[before:]]
     return findings
+
+
+@check(
+    id="network.mtu", title="Every guest NIC lands on a destination device with at least the guest's MTU",
+    category="network", severity=Severity.MEDIUM, scope=Scope.MIGRATION,
+    requires=("domains", "interfaces", "networks"),
+    verifies="Per guest interface of type bridge, network or direct: the device it is plugged into on "
+             "the destination (the bridge, the libvirt network's bridge, the macvtap source device) has "
+             "an MTU at least the guest's: its <mtu size>, else the MTU of the device it uses on the "
+             "source. A smaller MTU WARNs; a missing device is left to network.guest_networks (SKIP).",
+    rationale="libvirt does not compare MTUs: the new tap takes the destination bridge's MTU (or the "
+              "guest's <mtu>) and the migration succeeds (lab bridge_mtu_smaller: 1500 -> 1400, with "
+              "and without <mtu size='1500'/>). The guest keeps its interface MTU, so from then on its "
+              "frames over the smaller MTU are dropped: TCP stalls on full-size segments while pings "
+              "still work. A warning, since the migration itself really works.",
+    remediation="Give the destination's bridge (and its ports/uplink) the same MTU as on the source "
+                "(`ip link set BRIDGE mtu 9000` plus the distribution's persistent network config), or "
+                "lower the guest's MTU (`<mtu size='1400'/>` and inside the guest) before migrating.",
+    references=(LIBVIRT_DOMAIN_XML + "#mtu-configuration", "https://libvirt.org/formatnetwork.html"),
+)
+def nic_mtu(ctx):
+    needs, problem = guest_needs(ctx)
+    if problem:
+        return problem
+    src, dst = ctx.source, ctx.destination
+    ev = where(src, "ip -j -d link show") + "; " + where(dst, "ip -j -d link show")
+    judged = judge_nic_mtu(needs, src.name, dst.name, src.interfaces, dst.interfaces,
+                           src.networks, dst.networks)
+    out = []
+    for n, f in enumerate(judged, 1):
+        nic = needs.nics[n - 1] if n <= len(needs.nics) else None
+        out.append(Finding(f.status, f.message, observed=f.observed, expected=f.expected, source=ev,
+                           details=dict(f.details or {}),
+                           item=f"nic={(nic.mac or n) if nic else 'none'}"))
+    return out

@@ -47,7 +47,8 @@ def judge_memory(
     )
     exp = f">= {_mib(want)} ({_mib(need)} guest + {_mib(OVERHEAD_KIB)} QEMU)"
     if avail < want:
-        return failed(
+        # a warning: the migration itself is accepted and may even complete (see the module docstring)
+        return warned(
             f"{dst_name} has {_mib(avail)} available for {guest.name}'s {_mib(need)}: libvirt does not "
             "check and QEMU allocates lazily, so the migration is accepted and the OOM killer ends a guest "
             "later",

@@ -93,6 +93,64 @@ def judge_machine(
     return passed(f"{dst_name} offers {want}", observed=observed, expected=want)
 
 
+def _family(machine: str) -> str:
+    """pc-q35-7.2 -> pc-q35; pc-i440fx-rhel7.6.0 -> pc-i440fx (for naming the nearest offers)."""
+    parts = machine.split("-")
+    return "-".join(parts[:-1]) if len(parts) > 1 else machine
+
+
+def judge_machine_offered(guest: GuestNeeds, dst_name: str, hostcaps: Optional[HostCaps]) -> Finding:
+    """The destination's host capabilities (virConnectGetCapabilities, built from the same QEMU
+    capabilities libvirt validates an incoming definition against) offer the guest's arch and
+    virt type with the guest's emulator, and list its exact machine type for it.
+
+    libvirt on the destination validates the incoming XML against the emulator's QEMU capabilities
+    and refuses (src/qemu/qemu_validate.c, qemuValidateDomainDef: virQEMUCapsIsArchSupported,
+    virQEMUCapsIsVirtTypeSupported, virQEMUCapsIsMachineSupported): "Emulator '%s' does not
+    support arch / virt type / machine type '%s'" (lab machine_type_missing). Capabilities describe the emulator libvirt found for each arch only:
+    a guest naming another binary cannot be judged from them (ERROR)."""
+    want = f"{guest.machine} with {guest.emulator or 'the default emulator'} ({guest.virt_type}, {guest.arch})"
+    if not guest.machine or not guest.virt_type or not guest.arch:
+        return undecided(f"the machine type, virt type or arch of {guest.name} is unknown",
+                         observed=f"{guest.machine} / {guest.virt_type} / {guest.arch}", expected=want)
+    if hostcaps is None:
+        return undecided(f"{dst_name}'s capabilities (its emulators and machine types) were not read",
+                         expected=want)
+    arch = hostcaps.guest(guest.arch)
+    offered_arches = sorted({g.arch for g in hostcaps.guests if g.os_type == "hvm"})
+    if arch is None:
+        return failed(f"{dst_name} offers no hvm guests of arch {guest.arch} (it offers "
+                      f"{', '.join(offered_arches) or 'none'}): {guest.name} cannot start there",
+                      observed=", ".join(offered_arches) or "no hvm guest", expected=want)
+    machines = arch.machines_for(guest.virt_type)
+    emulator = arch.emulator_for(guest.virt_type)
+    if machines is None:
+        types = sorted(d.type for d in arch.domains)
+        return failed(f"{dst_name} does not offer virt type {guest.virt_type} for {guest.arch} (it offers "
+                      f"{', '.join(types) or 'none'}): libvirt refuses ('Emulator ... does not support "
+                      f"virt type {guest.virt_type}')", observed=", ".join(types) or "none", expected=want)
+    if guest.emulator and emulator and guest.emulator != emulator:
+        return undecided(f"{guest.name} runs emulator {guest.emulator}; {dst_name}'s capabilities describe "
+                         f"{emulator} for {guest.arch} {guest.virt_type} only, so whether {guest.emulator} "
+                         f"exists there with machine {guest.machine} is unknown",
+                         observed=emulator, expected=want)
+    names = {m.name for m in machines} | {m.canonical for m in machines if m.canonical}
+    observed = f"{emulator}: {len(machines)} machine types"
+    if guest.machine not in names:
+        near = sorted(n for n in names if _family(n) == _family(guest.machine))
+        return failed(f"{dst_name}'s {emulator or 'emulator'} does not offer machine type {guest.machine} for "
+                      f"{guest.virt_type}: libvirt there refuses {guest.name} ('Emulator ... does not support "
+                      f"machine type {guest.machine}')"
+                      + (f"; it offers {', '.join(near[-6:])}" if near else ""),
+                      observed=f"{emulator}: " + (", ".join(near[-6:]) if near else
+                                                  ", ".join(sorted(names))[:300]),
+                      expected=want)
+    if any(m.deprecated and guest.machine in (m.name, m.canonical) for m in machines):
+        return warned(f"{dst_name} offers {guest.machine}, but marks it deprecated (a later QEMU drops it)",
+                      observed=observed, expected=want)
+    return passed(f"{dst_name} offers {want}", observed=observed, expected=want)
+
+
 # guest device -> (domcaps device, enum name)
 _DEVICE_ENUMS = {
     "disk bus": ("disk", "bus"),

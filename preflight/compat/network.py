@@ -4,16 +4,21 @@ What libvirt does (lab, libvirt 9.0): a missing bridge fails the migration at on
 interface MTU on 'br-app': No such device"); a bridge with a SMALLER MTU does not: the new tap
 gets the bridge's MTU (or the guest's <mtu size>), libvirt checks nothing, and the migration
 succeeds (scenario bridge_mtu_smaller, with and without <mtu size='1500'/>). The guest keeps
-sending frames of its old MTU into a bridge that drops the bigger ones: stricter by design, a
-FAIL. The guest's MTU is its <mtu size> or, without one, the MTU its source bridge has now.
+sending frames of its old MTU into a bridge that drops the bigger ones. judge_interfaces calls that
+a FAIL; judge_nic_mtu (the network.mtu check) agrees with the real migration and WARNs. The guest's
+MTU is its <mtu size> or, without one, the MTU its source bridge (or network's bridge) has now.
 """
 
 from __future__ import annotations
 
 from typing import Optional
 
-from preflight.compat.finding import Finding, failed, passed, undecided
+from preflight.compat.finding import Finding, failed, passed, skipped, undecided, warned
 from preflight.facts.guest_needs import GuestNeeds, Nic
+
+
+def _label(nic: Nic) -> str:
+    return f"{nic.type} {nic.source or '?'}" + (f" ({nic.mac})" if nic.mac else "")
 
 
 def _guest_mtu(nic: Nic, src_links: Optional[dict]) -> tuple:
@@ -57,7 +62,7 @@ def judge_interfaces(
     """`*_links`: name -> NetInterface (ip -j -d link); `dst_networks`: name -> LibvirtNetwork."""
     out = []
     for nic in guest.nics:
-        label = f"{nic.type} {nic.source or '?'}" + (f" ({nic.mac})" if nic.mac else "")
+        label = _label(nic)
         dev, why = _dst_device(nic, dst_links, dst_networks)
         if why == "unknown":
             out.append(undecided(f"{dst_name}'s interfaces were not gathered ({label})", nic=label))
@@ -135,6 +140,56 @@ def judge_interfaces(
                     nic=label,
                 )
             )
+    if not out:
+        out.append(passed(f"{guest.name} has no NIC"))
+    return out
+
+
+def judge_nic_mtu(
+    guest: GuestNeeds,
+    src_name: str,
+    dst_name: str,
+    src_links: Optional[dict],
+    dst_links: Optional[dict],
+    src_networks: Optional[dict],
+    dst_networks: Optional[dict],
+) -> list:
+    """Per NIC: the device it lands on at the destination has an MTU at least the guest's. A
+    smaller one WARNs (libvirt checks nothing and the migration succeeds; bigger frames are dropped
+    afterwards). A missing source device is SKIP here: network.guest_networks fails it."""
+    out = []
+    for nic in guest.nics:
+        label = _label(nic)
+        dev, why = _dst_device(nic, dst_links, dst_networks)
+        if why == "unknown":
+            out.append(undecided(f"{dst_name}'s interfaces or networks were not gathered ({label})", nic=label))
+            continue
+        if dev is None:
+            out.append(skipped(f"{label}: on {dst_name} {why}; judged by network.guest_networks", nic=label))
+            continue
+        if dev == "":
+            out.append(passed(f"{guest.name}'s NIC {label} uses {why}; no host MTU applies", nic=label))
+            continue
+        if nic.mtu:
+            want, from_where = nic.mtu, "its <mtu size>"
+        else:
+            src_dev, src_why = _dst_device(nic, src_links, src_networks)
+            link = (src_links or {}).get(src_dev) if src_dev else None
+            want, from_where = (link.mtu, f"the MTU of {src_dev} on {src_name}") if link and link.mtu else \
+                (None, src_why)
+        link = (dst_links or {}).get(dev)
+        have = link.mtu if link else None
+        if want is None or have is None:
+            out.append(undecided(f"the MTU of {guest.name}'s NIC {label} ({from_where}) or of {dev} on "
+                                 f"{dst_name} is unknown", observed=have, expected=want, nic=label))
+        elif have < want:
+            out.append(warned(f"{dev} on {dst_name} has MTU {have}, smaller than {guest.name}'s NIC {label} "
+                              f"({want}, {from_where}): libvirt checks nothing and the migration succeeds, "
+                              f"then the guest's frames over {have} bytes are dropped",
+                              observed=have, expected=f">= {want}", nic=label))
+        else:
+            out.append(passed(f"{dev} on {dst_name} carries MTU {have} >= {want} ({label}, {from_where})",
+                              observed=have, expected=f">= {want}", nic=label))
     if not out:
         out.append(passed(f"{guest.name} has no NIC"))
     return out

@@ -6,6 +6,7 @@ Verdict rules (fail closed):
            was left out by --only/--skip, or the destination could not be reached
   warn     otherwise, if some check WARNed
   pass     every check bearing on it ran and passed (or was not applicable)
+A host-scope check declared with roles=() is advisory and bears on no migration.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ def _verdict(dom: str, src, dst, selected: list, left_out: list, idx) -> Migrati
         return Migration(dom, src.name, dst.name, Verdict.UNKNOWN, undecided=("host.reachable",),
                          reasons=(f"destination {dst.name} could not be checked: {dst.error}",))
     for spec in selected:
+        if spec.scope is Scope.HOST and not spec.roles:
+            continue                      # advisory host hygiene (e.g. the clock): no verdict waits on it
         rs = _bearing(spec, idx, dom, src.name, dst.name)
         statuses = {r.status for r in rs}
         if Status.FAIL in statuses:

@@ -77,7 +77,8 @@ class CheckSpec:
     verifies: str                       # what it verifies, for `preflight explain`
     references: tuple = ()
     requires: tuple = ()                # fact keys; missing on a host involved -> ERROR
-    # For HOST scope checks: which role of a host in a migration the check bears on.
+    # For HOST scope checks: which role of a host in a migration the check bears on. None (roles=())
+    # makes it advisory: its results are reported per host and bear on no migration's verdict.
     roles: tuple = ("source", "destination")
     origin: str = "built-in"            # built-in, or the plugin's entry point
 
@@ -142,8 +143,9 @@ def _validate(spec: CheckSpec) -> None:
     if not isinstance(spec.scope, Scope):
         problems.append("scope must be a preflight.model.Scope")
     problems += _requires_problems(spec)
-    if not spec.roles or any(r not in ROLES for r in spec.roles):
-        problems.append(f"roles must name 'source' and/or 'destination', not {list(spec.roles)!r}")
+    if any(r not in ROLES for r in spec.roles) or (not spec.roles and spec.scope is not Scope.HOST):
+        problems.append(f"roles must name 'source' and/or 'destination', not {list(spec.roles)!r} "
+                        "(only a host-scope check may name none: advisory, no migration verdict)")
     if problems:
         module = getattr(spec.func, "__module__", "?")
         where = module if spec.origin == "built-in" else f"{spec.origin}: {module}"

@@ -14,6 +14,7 @@ from lxml import etree
 
 from preflight.facts.models import (CpuFeature, Disk, DiskHost, Domain, Filesystem, GuestCpu,
                                     GuestInterface, HostDevice, Shmem, Tpm)
+from preflight.facts.guest_needs import parse_guest_needs
 from preflight.facts.xmlsafe import copy_element, parse_xml, parse_xml_or_none, text_of
 from preflight.scrub import MASK, scrub_tree
 
@@ -293,6 +294,14 @@ def _with_live_backing(disks: tuple, live_text: Optional[str]) -> tuple:
                  else d for d in disks)
 
 
+def _guest_needs(xml: str, name: Optional[str]) -> tuple:
+    """(GuestNeeds, None), or (None, why) when the XML parsed but its needs could not be read."""
+    try:
+        return parse_guest_needs(xml, name), None
+    except (ValueError, TypeError, AttributeError) as exc:
+        return None, f"could not read what {name or 'the guest'} needs of a host: {exc}"[:500]
+
+
 def parse_domain_xml(xml: str, *, name: Optional[str] = None, state: Optional[str] = None,
                      active: bool = False, persistent: bool = True,
                      live_xml: Optional[str] = None, live_note: Optional[str] = None) -> Domain:
@@ -306,6 +315,7 @@ def parse_domain_xml(xml: str, *, name: Optional[str] = None, state: Optional[st
     os_type = root.find("os/type")
     scrub(root)
     live_cpu, live_text, live_why = parse_live_cpu(live_xml, name)
+    needs, needs_error = _guest_needs(xml, name)
     disks = _with_live_backing(tuple(parse_disk(d) for d in devs.findall("disk")), live_text)
     return Domain(
         name=text_of(root, "name") or name or "?",
@@ -326,4 +336,5 @@ def parse_domain_xml(xml: str, *, name: Optional[str] = None, state: Optional[st
         tpms=tuple(parse_tpm(t, text_of(root, "uuid")) for t in devs.findall("tpm")),
         live_cpu=live_cpu, live_xml=live_text,
         live_cpu_note=None if live_cpu is not None else (live_why or live_note),
+        needs=needs, needs_error=needs_error,
     )

@@ -164,6 +164,10 @@ class Domain:
     nvram: Optional[str] = None      # <os><nvram> file (UEFI variables); None = no NVRAM file
     nvram_template: Optional[str] = None
     tpms: tuple = ()                 # tuple[Tpm]
+    # what the guest asks of a host (machine type, emulator, arch, NICs, memory, huge pages, ...):
+    # preflight.facts.guest_needs.GuestNeeds of the same XML; None = it could not be read (needs_error)
+    needs: Optional["GuestNeeds"] = None  # noqa: F821 - defined in preflight.facts.guest_needs
+    needs_error: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -280,6 +284,9 @@ class HostFacts:
     fs_ids: Optional[dict] = None                    # blkid: device -> (TYPE, UUID); fact key "blkid"
     # host compatibility: issue 10 (preflight.facts.compat_facts.CompatFacts; keys kvm_device, memory, ...)
     compat: Optional["CompatFacts"] = None  # noqa: F821 - defined in preflight.facts.compat_facts
+    # libvirt capabilities beyond the CPU: emulators and machine types per arch and domain type,
+    # security models, page sizes (preflight.facts.hostcaps.HostCaps; fact key "capabilities")
+    hostcaps: Optional["HostCaps"] = None  # noqa: F821 - defined in preflight.facts.hostcaps
 
     def domain(self, name: str) -> Optional[Domain]:
         return next((d for d in self.domains if d.name == name), None)

@@ -23,6 +23,7 @@ qemu_user       shell ``qemu_conf``          HostFacts.qemu_user/group, dynamic_
 libvirt         libvirt lib/hv version,      HostFacts.libvirt_version, qemu_version,
                 hostname                     libvirt_hostname
 capabilities    libvirt ``capabilities``     HostFacts.host_uuid, arch, cpu_vendor, cpu_model,
+                                             hostcaps (emulators, machine types, secmodels),
                                              cpu_features, cpu_microcode, cpu_signature (else
                                              from shell ``cpuinfo``: evidence only, no fact key)
 domains         libvirt ``domains``          HostFacts.domains (Domain.live_cpu/live_xml from the
@@ -66,6 +67,7 @@ from preflight.facts.capabilities import parse_capabilities, parse_cpuinfo, pars
 from preflight.facts.cpu_defs import CONFIGURED, missing_features
 from preflight.facts.compat_facts import parse_compat_fields
 from preflight.facts.domain_xml import parse_domain_xml
+from preflight.facts.hostcaps import parse_hostcaps
 from preflight.facts.keys import HOST_FACT_KEYS, PAIR_FACT_KEYS  # noqa: F401 - re-exported
 from preflight.facts.models import ClusterFacts, CpuVerdict, Domain, HostFacts, PairFacts, PortProbe
 from preflight.facts.mountinfo import parse_mountinfo
@@ -212,6 +214,9 @@ def _parse_libvirt(raw_host: dict, errors: dict) -> dict:
             fields.update(caps)
             if not caps.get("host_uuid"):
                 errors["capabilities"] = "capabilities XML has no <host><uuid>"
+            hostcaps = _parse_into("capabilities", errors, parse_hostcaps, lv["capabilities"])
+            if hostcaps is not None:
+                fields["hostcaps"] = hostcaps
     if lv.get("domains") is None:
         errors["domains"] = raw_errors.get("domains") or "the domain list was not gathered"
     else:

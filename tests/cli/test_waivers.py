@@ -103,9 +103,12 @@ def test_a_waiver_never_hides_an_error(tmp_path):
     (tmp_path / "f.json").write_text(json.dumps(facts))
     proc, doc = check(tmp_path, waiver_toml(DEMO_FAULTS + [("network.*", "*")]), facts=tmp_path / "f.json")
     errors = [r for r in doc["results"] if r["status"] == "error"]
-    assert errors and {r["check"] for r in errors} == {"network.guest_networks"}
+    network = [r for r in errors if r["check"].startswith("network.")]
+    assert network and {r["check"] for r in network} == {"network.guest_networks", "network.mtu"}
+    # the demo's hosts record no readable time service: the advisory clock check's own ERRORs
+    assert {r["check"] for r in errors if r not in network} <= {"host.time_sync"}
     state = doc["waivers"][-1]
-    assert set(state["refused"]) == {r["id"] for r in errors}
+    assert set(state["refused"]) == {r["id"] for r in network}
     assert proc.returncode == 3                              # undecided, never a clean bill
     assert any(m["verdict"] == "unknown" for m in doc["migrations"])
 

@@ -54,6 +54,12 @@ def test_roles_must_be_source_or_destination():
         declare(roles=("src",))
 
 
+def test_no_roles_only_for_an_advisory_host_check():
+    declare(id="host.advisory", roles=())          # host scope: advisory, bears on no verdict
+    with pytest.raises(RegistryError, match=r"only a host-scope check may name none"):
+        declare(id="storage.noroles", category="storage", scope=Scope.MIGRATION, roles=())
+
+
 def test_every_problem_in_one_line():
     with pytest.raises(RegistryError) as err:
         declare(id="site.policy", category="nosuchcat", requires=("mountz",))

@@ -120,3 +120,15 @@ def test_a_check_cannot_waive_its_own_finding():
     assert {r.status for r in results} == {Status.ERROR}
     assert "only a waiver may set" in results[0].message
     assert all(m.verdict is Verdict.UNKNOWN for m in matrix.values())
+
+
+def test_an_advisory_host_check_is_reported_but_bears_on_no_verdict():
+    """roles=() (host scope only): host hygiene such as the clock. Its WARN and its ERROR are results
+    of their own, and no migration's verdict waits for or on them."""
+    advisory = CheckSpec(id="host.clock", title="clock", category="host", severity=Severity.LOW,
+                         scope=Scope.HOST, func=lambda ctx: warned("unsynchronised"), remediation="fix",
+                         rationale="why", verifies="what", roles=())
+    results, matrix = evaluate(cluster(), [spec("storage.a", lambda ctx: passed("ok")), advisory])
+    assert {r.status for r in results if r.check == "host.clock"} == {Status.WARN}
+    assert matrix[("vm1", "hv1", "hv2")].verdict is Verdict.PASS
+    assert "host.clock" not in matrix[("vm1", "hv1", "hv2")].warnings

@@ -103,6 +103,23 @@ EXPECTED = {
     "kvm_unusable": [("host.kvm_device", "fail", {"domain": d, "source": s, "destination": L.KVM_HOST,
                                                   "message~": "not the KVM device"})
                      for d, s, _ in L.EXPECTED_FAILURES["kvm_unusable"]],
+    # issue 10: hv3's QEMU capabilities lack vm-q35's pc-q35-X.Y; its i440fx guests still go there
+    "machine_type_missing": [("domain.machine_type", "fail",
+                              {"domain": L.Q35_GUEST.name, "source": L.Q35_GUEST.home,
+                               "destination": L.MACHINE_FAULT_HOST, "message~": "pc-q35-"}),
+                             ("domain.machine_type", "pass",
+                              {"domain": "vm-gluster", "source": "hv1", "destination": L.MACHINE_FAULT_HOST}),
+                             ("domain.machine_type", "pass",
+                              {"domain": L.Q35_GUEST.name, "source": L.Q35_GUEST.home, "destination": "hv2"})],
+    # issue 10: hv3's libvirtd got hv2's host_uuid: libvirt refuses both ways ("same host")
+    "host_uuid_clone": [("host.identity", "fail", {"source": s, "destination": d, "item": "uuid",
+                                                   "message~": "share libvirt host UUID"})
+                        for s, d in (L.UUID_CLONE, L.UUID_CLONE[::-1])]
+    + [("host.identity", "pass", {"source": "hv1", "destination": d, "item": "uuid"}) for d in L.UUID_CLONE],
+    # issue 10: hv3's br-app 1400 < the guests' 1500: the real migrations succeed, so WARN, not FAIL
+    "bridge_mtu_smaller": [("network.mtu", "warn", {"domain": dom, "source": src, "destination": dst,
+                                                    "message~": str(L.MTU_SMALL)})
+                           for dom, src, dst in L.EXPECTED_SUCCESSES["bridge_mtu_smaller"]],
 }
 
 
@@ -155,6 +172,9 @@ CAUSES = {
                                    | {("vm-local", "hv1", L.CPU_FAULT_HOST): {"cpu.compatible"}}),
     "kvm_unusable": _causes(_same("kvm_unusable", {"host.kvm_device"})
                             | {("vm-local", "hv1", L.KVM_HOST): {"storage.shared", "host.kvm_device"}}),
+    "machine_type_missing": _causes(_same("machine_type_missing", {"domain.machine_type"})),
+    "host_uuid_clone": _causes(_same("host_uuid_clone", {"host.identity"})),
+    "bridge_mtu_smaller": _causes({}),
 }
 
 
@@ -240,7 +260,8 @@ def assert_agrees_with_oracle(report, oracle: dict, stricter: dict = None) -> No
                                   "readonly_mount", "iscsi_portal_blocked", "backing_local", "cdrom_local",
                                   "cache_writeback", "cache_writeback_nodrop", "pool_missing",
                                   "source_readonly", "firewall_one_source", "cpu_feature_missing",
-                                  "kvm_unusable"])
+                                  "kvm_unusable", "machine_type_missing", "host_uuid_clone",
+                                  "bridge_mtu_smaller"])
 def test_matrix_agrees_with_real_migrations(lab, scenario, oracle_runs, tmp_path, name):
     try:
         with scenario(name):

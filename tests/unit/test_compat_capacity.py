@@ -21,7 +21,7 @@ BIG = parse_guest_needs(read("compat/hugepages-numa-nodeset.libvirt.xml"))
 def test_memory():
     assert judge_memory(Q35, "here", MEM).status is Status.PASS
     r = judge_memory(Q35, "here", MEM, incoming_kib=MEM.available_kib - 200 * 1024)
-    assert r.status is Status.FAIL and "OOM killer" in r.message
+    assert r.status is Status.WARN and "OOM killer" in r.message   # libvirt does not check; lazy RAM
     w = judge_memory(Q35, "here", MEM, incoming_kib=int(MEM.available_kib * 0.95))
     assert w.status in (Status.WARN, Status.FAIL)
     node = parse_meminfo(read("compat/node0-meminfo.this-machine.txt"))
