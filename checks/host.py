@@ -164,6 +164,7 @@ def time_sync(ctx):
     compat = host.compat
     if compat is None:
         return undecided(f"{host.name}'s time-sync state was not read")
-    f = judge_sync(host.name, compat.chrony, compat.timedatectl, compat.ntpd_synced)
+    f = judge_sync(host.name, compat.chrony, compat.timedatectl, compat.ntpd_synced,
+                   tools_absent=compat.time_tools_absent)
     return Finding(f.status, f.message, observed=f.observed, expected=f.expected,
                    source=where(host, "chronyc -n tracking; timedatectl show; ntpq -pn"))

@@ -24,6 +24,7 @@ def judge_sync(
     chrony: Optional[ChronyTracking],
     timedatectl: Optional[TimedatectlShow] = None,
     ntpd_synced: Optional[bool] = None,
+    tools_absent: bool = False,
 ) -> Finding:
     """chrony first (it says how well), else timedatectl's NTPSynchronized (the kernel's flag,
     set by any of chrony/ntpd/timesyncd), else ntpd's peer table."""
@@ -73,6 +74,16 @@ def judge_sync(
         return (passed if ntpd_synced else warned)(
             f"{host}'s clock is {'' if ntpd_synced else 'not '}synchronised "
             f"(ntpd has {'a' if ntpd_synced else 'no'} system peer)",
+            host=host,
+        )
+    if tools_absent:
+        # Seen, not guessed: chronyc and ntpq are not installed and systemd is not running, so
+        # neither chrony, ntpd nor systemd-timesyncd can be keeping this clock.
+        return warned(
+            f"no time service found on {host}: no chrony, no ntpd, and systemd (timesyncd) not running",
+            observed="chronyc, ntpq: command not found; timedatectl: not installed or systemd not init",
+            expected="chrony, ntpd or systemd-timesyncd synchronising the clock (another service, "
+                     "e.g. ptp4l or openntpd, is not seen by preflight: waive this warning then)",
             host=host,
         )
     return undecided(f"no time-sync state could be read on {host} (chronyc, timedatectl, ntpq)", host=host)

@@ -77,6 +77,7 @@ class CompatFacts:
     chrony: Optional[object] = None           # ChronyTracking
     timedatectl: Optional[object] = None      # TimedatectlShow
     ntpd_synced: Optional[bool] = None
+    time_tools_absent: bool = False          # no chrony, no ntpd, no systemd (see _no_time_service)
     filters: Optional[object] = None          # preflight.compat.packet.HostFilters
 
 
@@ -161,12 +162,25 @@ def _numa(raw_host: dict, errors: dict) -> dict:
     return fields
 
 
+def _no_time_service(results: dict) -> bool:
+    """chronyc and ntpq not installed, and timedatectl either not installed or telling that systemd is
+    not the init system (then systemd-timesyncd, the only service it reports on, cannot run)."""
+    if any(results[k] is None or results[k].get("rc") != ABSENT for k in ("chrony", "ntpq")):
+        return False
+    td = results["timedatectl"]
+    return td is not None and (td.get("rc") == ABSENT or (
+        td.get("rc") != 0 and "not been booted with systemd" in (td.get("err") or "")))
+
+
 def _time(raw_host: dict, errors: dict) -> dict:
     results = {k: _result(raw_host, k) for k in ("chrony", "timedatectl", "ntpq")}
     if all(r is None for r in results.values()):
         errors["time_sync"] = _not_gathered(raw_host, "chrony")
         return {}
     fields = {}
+    if _no_time_service(results):
+        # not a failure to read: an observed fact (no chrony, no ntpd, no systemd to run timesyncd)
+        return {"time_tools_absent": True}
     # a tool that ran but printed nothing usable is simply no evidence; judge_sync says ERROR
     # when none of them gave any
     if _ok(results["chrony"]):

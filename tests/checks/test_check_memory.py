@@ -81,5 +81,25 @@ def test_time_sync_from_chrony_and_timedatectl_and_nothing_readable_is_error():
     assert f.status.value == "warn" and "not synchronised" in f.message
     td = CompatFacts(timedatectl=parse_timedatectl_show("NTP=yes\nNTPSynchronized=no\n"))
     assert statuses(time_sync(on(td))) == ["warn"]
-    # the lab: no chronyc, no ntpq, timedatectl without systemd
+    # nothing read at all is undecided
     assert statuses(time_sync(on(CompatFacts()))) == ["error"]
+    # the lab: no chronyc, no ntpq, timedatectl without systemd: seen to have no time service
+    [f] = as_list(time_sync(on(CompatFacts(time_tools_absent=True))))
+    assert f.status.value == "warn" and "no time service" in f.message
+
+
+def test_no_time_service_is_told_from_the_recorded_outputs():
+    from preflight.facts.compat_facts import _no_time_service
+
+    absent = {"rc": 127, "out": "", "err": "timeout: failed to run command 'chronyc': No such file or directory"}
+    no_systemd = {"rc": 1, "out": "", "err": "System has not been booted with systemd as init system (PID 1). "
+                                           "Can't operate.\nFailed to connect to bus: Host is down"}
+    assert _no_time_service({"chrony": absent, "ntpq": absent, "timedatectl": no_systemd})
+    assert _no_time_service({"chrony": absent, "ntpq": absent, "timedatectl": absent})
+    # chronyd installed but not answering is not "no service": it may be a broken one (ERROR path)
+    down = {"rc": 1, "out": "", "err": "506 Cannot talk to daemon"}
+    assert not _no_time_service({"chrony": down, "ntpq": absent, "timedatectl": no_systemd})
+    # timedatectl failing for another reason (a D-Bus error with systemd running) decides nothing
+    dbus = {"rc": 1, "out": "", "err": "Failed to query server: Connection timed out"}
+    assert not _no_time_service({"chrony": absent, "ntpq": absent, "timedatectl": dbus})
+    assert not _no_time_service({"chrony": None, "ntpq": absent, "timedatectl": absent})

@@ -105,8 +105,8 @@ def test_a_waiver_never_hides_an_error(tmp_path):
     errors = [r for r in doc["results"] if r["status"] == "error"]
     network = [r for r in errors if r["check"].startswith("network.")]
     assert network and {r["check"] for r in network} == {"network.guest_networks", "network.mtu"}
-    # the demo's hosts record no readable time service: the advisory clock check's own ERRORs
-    assert {r["check"] for r in errors if r not in network} <= {"host.time_sync"}
+    # the demo's hosts have no time service: the advisory clock check WARNs, it is no ERROR
+    assert [r for r in errors if r not in network] == []
     state = doc["waivers"][-1]
     assert set(state["refused"]) == {r["id"] for r in network}
     assert proc.returncode == 3                              # undecided, never a clean bill
