@@ -155,11 +155,15 @@ def _checks(console: Console, view: dict) -> None:
                     console.print(_indented(f"remedy: {clean_text(r['remediation'])}", 10))
         if fold:
             for status in ("pass", "skip"):
-                subjects = [r["subject"] for r in quiet if r["status"] == status]
+                results = [r for r in quiet if r["status"] == status]
+                # a check may give several results for one subject (host.identity: one per kind of
+                # identity of a pair): each subject is named once
+                subjects = list(dict.fromkeys(r["subject"] for r in results))
                 if subjects:
+                    count = _n(len(subjects), "subject") if len(subjects) == len(results) else \
+                        f"{_n(len(results), 'result')} on {_n(len(subjects), 'subject')}"
                     console.print(_indented(_status_line(
-                        status, f"{_n(len(subjects), 'subject')}: "
-                                + shorten(", ".join(subjects), 200)), 2))
+                        status, f"{count}: " + shorten(", ".join(subjects), 200)), 2))
 
 
 def _matrix(console: Console, view: dict) -> None:

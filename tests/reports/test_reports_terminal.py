@@ -103,6 +103,17 @@ def test_many_passes_are_folded(report):
     assert "vm09: no host devices" not in text
 
 
+def test_folded_passes_name_each_subject_once(report):
+    from preflight.model import Result, Status
+
+    for i in range(12):   # four kinds of identity for each of three pairs
+        report.results.append(Result(check="host.identity", status=Status.PASS, subject=f"hv1 -> hv{2 + i % 3}",
+                                     message=f"identity {i // 3} differs", host="hv1"))
+    line = next(ln for ln in _render(report, width=400).splitlines() if "12 results" in ln)
+    assert "12 results on 3 subjects: " in line
+    assert line.count("hv1 -> hv2") == 1 and line.count("hv1 -> hv4") == 1
+
+
 def test_narrow_console_still_renders(report):
     text = _render(report, width=60)
     assert "TOTAL: 13" in text
