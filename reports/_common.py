@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from typing import Any, Iterable, Optional
 
 from preflight.model import status_rank, worst_status, worst_verdict
@@ -30,6 +31,11 @@ def is_secret_key(key: Any) -> bool:
     """True if a mapping key names something that must never be shown (password, key, ...)."""
     if not isinstance(key, str):
         return False
+    return _secret_word_in(key)
+
+
+@lru_cache(maxsize=8192)     # a report has a few hundred distinct keys, asked millions of times
+def _secret_word_in(key: str) -> bool:
     for word in _WORD_SPLIT.split(key):
         w = word.lower()
         if not w:

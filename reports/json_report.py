@@ -14,14 +14,18 @@ import json
 from functools import lru_cache
 from importlib import resources
 
+from preflight.compact import compact_document
 from preflight.reports._common import json_default, report_document
 
 SCHEMA_FILE = "report.schema.json"
 
 
-def render_json(report) -> str:
-    """The run as stable JSON text (same run, same bytes), ending with a newline."""
-    return to_json_text(report_document(report))
+def render_json(report, full: bool = False) -> str:
+    """The run as stable JSON text (same run, same bytes), ending with a newline. Its results in the
+    compact form (preflight.compact: a verdict repeated for many subjects is one group), or with
+    `full` one object per result."""
+    doc = report_document(report)
+    return to_json_text(doc if full else compact_document(doc))
 
 
 def to_json_text(doc: dict) -> str:

@@ -143,7 +143,7 @@ def _checks(console: Console, view: dict) -> None:
         quiet = [r for r in c["results"] if r["status"] in ("pass", "skip")]
         fold = len(quiet) > FOLD_AFTER
         for r in c["results"]:
-            if fold and r in quiet:
+            if fold and r["status"] in ("pass", "skip"):
                 continue
             console.print(_indented(_status_line(r["status"], f"{r['subject']}: {r['message']}"), 2))
             if r["status"] in ("fail", "error", "warn"):
