@@ -319,11 +319,12 @@ def _emit(report, outputs, quiet: bool, full_results: bool = False) -> list:
     from rich.console import Console
 
     from preflight.reports import render_html, render_json, render_terminal
+    from preflight.reports._common import report_document
     from preflight.reports.integrity import sha256_text
 
-    texts, digest = {}, None
+    texts, digest, doc = {}, None, report_document(report)     # masked once, for JSON and terminal
     if {"--json", "--html", "--junit"} & set(outputs.targets):
-        json_text = render_json(report, full=full_results)
+        json_text = render_json(report, full=full_results, doc=doc)
         digest = sha256_text(json_text)
         if "--json" in outputs.targets:
             texts["--json"] = json_text
@@ -335,7 +336,8 @@ def _emit(report, outputs, quiet: bool, full_results: bool = False) -> list:
             texts["--junit"] = junit_from_json(json_text)
     outputs.write(texts)
     if not quiet:
-        render_terminal(report, Console(highlight=False, stderr=outputs.uses_stdout), json_sha256=digest)
+        render_terminal(report, Console(highlight=False, stderr=outputs.uses_stdout), json_sha256=digest,
+                        doc=doc)
     return [t.shown for t in outputs.targets.values() if t.done]
 
 

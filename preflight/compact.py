@@ -42,8 +42,10 @@ def _esc(text: str) -> str:
 
 
 def _template_str(text: str, names: list, values: dict) -> str:
+    if "{" not in text and "}" not in text and not any(raw in text for _, _, raw in names):
+        return text                         # nothing to replace, nothing to escape: the common case
     out = _esc(text)
-    for key, escaped in names:
+    for key, escaped, _raw in names:
         if escaped in out:
             out = out.replace(escaped, "{" + key + "}")
     try:
@@ -55,7 +57,20 @@ def _template_str(text: str, names: list, values: dict) -> str:
     return out
 
 
+_SCALARS = (int, float, bool, type(None))
+
+
 def _template(value: Any, names: list, values: dict) -> Any:
+    kind = type(value)
+    if kind is str:
+        return _template_str(value, names, values)
+    if kind in _SCALARS:
+        return value
+    if kind is dict:
+        return {k: (_template_str(v, names, values) if type(v) is str else
+                    v if type(v) in _SCALARS else _template(v, names, values)) for k, v in value.items()}
+    if kind is list:
+        return [_template(v, names, values) for v in value]
     if isinstance(value, str):
         return _template_str(value, names, values)
     if isinstance(value, dict):
@@ -77,17 +92,18 @@ def _fill(value: Any, values: dict) -> Any:
 
 def template_of(result: dict):
     """(fields, template) of one full result, or None when it cannot be templated exactly."""
-    fields = [k for k in FIELDS if isinstance(result.get(k), str) and result[k]]
-    values = {k: result[k] for k in fields}
+    present = [k for k in FIELDS if isinstance(result.get(k), str) and result[k]]
+    values = {k: result[k] for k in present}
     # longest name first, so "vm-hv1-007" is replaced before the "hv1" inside it; one placeholder per
-    # distinct name (host and source are usually the same host)
+    # distinct name (host and source are usually the same host: "host": "{source}")
     names, seen = [], set()
-    for key in sorted(fields, key=lambda k: (-len(values[k]), FIELDS.index(k))):
+    for key in sorted(present, key=lambda k: (-len(values[k]), FIELDS.index(k))):
         if values[key] not in seen:
             seen.add(values[key])
-            names.append((key, _esc(values[key])))
+            names.append((key, _esc(values[key]), values[key]))
+    fields = tuple(k for k in FIELDS if any(k == n for n, _, _ in names))
     try:
-        return tuple(fields), _template(result, names, values)
+        return fields, _template(result, names, {k: values[k] for k in fields})
     except _Mismatch:
         return None
 
