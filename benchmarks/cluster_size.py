@@ -152,7 +152,7 @@ def run_once(record_path: Path, out: Path, html: bool = False, full: bool = Fals
     migrations = results = None
     if json_out.exists():
         report = json.loads(json_out.read_text())
-        migrations = len(report.get("migrations", []))
+        migrations = sum((report.get("counts") or {}).get("migrations", {}).values())
         results = sum((report.get("counts") or {}).get("results", {}).values())
     return {"wall_s": wall, "cpu_s": info.get("cpu_s", float("nan")), "rss_mib": info["rss_kib"] / 1024, "json_mb": size(json_out),
             "html_mb": size(html_out), "terminal_mb": size(term_out), "migrations": migrations,

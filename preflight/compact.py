@@ -7,14 +7,15 @@ result as a *template* (the result with those names replaced by ``{host}``, ``{d
 ``{source}``, ``{destination}``; literal braces doubled, as in ``str.format``) and groups the
 results that have the same template:
 
-    {"group": {"fields": ["host", "domain", "source", "destination"],
-               "template": {"check": "storage.disk_secrets", "status": "skip",
+    {"group": {"fields": ["domain", "source", "destination"],
+               "template": {"check": "storage.disk_secrets", "status": "skip", "host": "{source}",
                             "message": "no disk of {domain} uses <auth>", "domain": "{domain}", ...},
-               "subjects": [["hv1", "vm7", "hv1", "hv2"], ...],
+               "subjects": [[4, 0, 1], ...],
                "at": [17, ...]}}
 
-``at`` is where each result stands in the full list, so `expand` gives back exactly the full results,
-in order. A result is templated only when formatting its template with its own names gives back every
+A row holds the subject's names as indices into the document's ``subject_names`` (a row may also hold
+the names themselves). ``at`` is where each result stands in the full list, so `expand` gives back
+exactly the full results, in order. The migrations are compacted the same way. A result is templated only when formatting its template with its own names gives back every
 one of its strings exactly (checked for every string, every result); any other result is written as it
 is, so the compact form loses nothing. Both forms are described by reports/schema/report.schema.json;
 ``run.results_form`` says which one a document uses (absent: full, as before this form existed).
@@ -29,6 +30,7 @@ from typing import Any
 
 FIELDS = ("domain", "source", "destination", "host")    # placeholder names, the most specific first
 FORM_KEY = "results_form"
+NAMES_KEY = "subject_names"       # the compact document's names, which group rows index
 # a group of fewer results than this is written as those results: nothing to gain
 MIN_GROUP = 2
 
@@ -108,8 +110,24 @@ def template_of(result: dict):
         return None
 
 
-def compact_results(results: list) -> list:
-    """The compact form of a list of full result dicts (see the module docstring)."""
+class Names:
+    """The document's table of subject names: a group's rows hold their indices (`subject_names`)."""
+
+    def __init__(self):
+        self.names: list = []
+        self.index: dict = {}
+
+    def __call__(self, name: str) -> int:
+        i = self.index.get(name)
+        if i is None:
+            i = self.index[name] = len(self.names)
+            self.names.append(name)
+        return i
+
+
+def compact_results(results: list, names: "Names | None" = None) -> list:
+    """The compact form of a list of full result (or migration) dicts (see the module docstring); with
+    a `names` table the rows hold indices into it instead of the names."""
     groups: dict = {}       # (fields, template JSON) -> [fields, template, subjects, at]
     singles = []            # (index, result) written as they are
     for index, r in enumerate(results):
@@ -122,12 +140,12 @@ def compact_results(results: list) -> list:
         entry = groups.get(key)
         if entry is None:
             entry = groups[key] = [fields, tmpl, [], []]
-        entry[2].append([r[k] for k in fields])
+        entry[2].append([names(r[k]) for k in fields] if names is not None else [r[k] for k in fields])
         entry[3].append(index)
     out = []
     for fields, tmpl, subjects, at in groups.values():
         if len(at) < MIN_GROUP:
-            singles.append((at[0], _fill(tmpl, dict(zip(fields, subjects[0])))))
+            singles.append((at[0], results[at[0]]))
             continue
         out.append((at[0], {"group": {"fields": list(fields), "template": tmpl, "subjects": subjects,
                                       "at": at}}))
@@ -140,8 +158,18 @@ def is_group(entry: Any) -> bool:
     return isinstance(entry, dict) and isinstance(entry.get("group"), dict) and len(entry) == 1
 
 
-def expand_results(entries: list) -> list:
-    """The full results of a compact (or already full) results list, in their original order."""
+def _name(value, names: list):
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(names):
+        return names[value]
+    raise ValueError("a result group's row names no subject (its index is not in subject_names)")
+
+
+def expand_results(entries: list, names: "list | None" = None) -> list:
+    """The full results of a compact (or already full) results list, in their original order; `names`
+    is the document's subject_names, which rows of indices refer to."""
+    names = names or []
     if not any(is_group(e) for e in entries):
         return list(entries)
     placed = []
@@ -158,7 +186,7 @@ def expand_results(entries: list) -> list:
         for row, index in zip(subjects, at):
             if len(row) != len(fields):
                 raise ValueError("a result group's subject row does not match its fields")
-            placed.append((index, pos, _fill(tmpl, dict(zip(fields, row)))))
+            placed.append((index, pos, _fill(tmpl, {f: _name(v, names) for f, v in zip(fields, row)})))
     # singles sit between the groups' positions: give each the position it had in the full list
     full_len = len(placed)
     taken = {i for i, _, _ in placed if i is not None}
@@ -179,7 +207,10 @@ def compact_document(doc: dict) -> dict:
         return doc
     out = dict(doc)
     out["run"] = dict(doc.get("run") or {}, **{FORM_KEY: "compact"})
-    out["results"] = compact_results(doc.get("results") or [])
+    names = Names()
+    out["results"] = compact_results(doc.get("results") or [], names)
+    out["migrations"] = compact_results(doc.get("migrations") or [], names)
+    out[NAMES_KEY] = names.names
     return out
 
 
@@ -189,11 +220,15 @@ def expand_document(doc: dict) -> dict:
     if not isinstance(doc, dict) or not isinstance(doc.get("results"), list):
         return doc
     run = doc.get("run")
+    migrations = doc.get("migrations") if isinstance(doc.get("migrations"), list) else []
     if not (isinstance(run, dict) and run.get(FORM_KEY) == "compact") \
-            and not any(is_group(e) for e in doc["results"]):
+            and not any(is_group(e) for e in doc["results"]) and not any(is_group(e) for e in migrations):
         return doc
-    out = dict(doc)
-    out["results"] = expand_results(doc["results"])
+    out = {k: v for k, v in doc.items() if k != NAMES_KEY}
+    names = doc.get(NAMES_KEY) if isinstance(doc.get(NAMES_KEY), list) else []
+    out["results"] = expand_results(doc["results"], names)
+    if "migrations" in doc:
+        out["migrations"] = expand_results(migrations, names)
     if isinstance(run, dict):
         out["run"] = {k: v for k, v in run.items() if k != FORM_KEY}
     return out

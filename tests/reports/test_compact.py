@@ -86,3 +86,13 @@ def test_diff_verify_and_junit_read_the_compact_form(tmp_path):
     xml = (tmp_path / "a.xml").read_text()
     full = json.loads((tmp_path / "b.json").read_text())
     assert xml.count("<testcase ") >= len({(r["check"], r["id"].split("/")[2]) for r in full["results"]})
+
+
+def test_the_schemas_rules_hold_for_a_groups_template_too(tmp_path):
+    _run(tmp_path, "--json", str(tmp_path / "c.json"))
+    doc = json.loads((tmp_path / "c.json").read_text())
+    assert validation_errors(doc) == []
+    group = next(m["group"] for m in doc["migrations"] if "group" in m and m["group"]["template"]["verdict"] == "fail")
+    group["template"]["blockers"] = []          # a blocked migration must say what blocks it
+    assert validation_errors(doc)
+    assert doc["subject_names"] and all(isinstance(i, int) for row in group["subjects"] for i in row)
