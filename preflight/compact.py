@@ -44,8 +44,12 @@ def _esc(text: str) -> str:
 
 
 def _template_str(text: str, names: list, values: dict) -> str:
-    if "{" not in text and "}" not in text and not any(raw in text for _, _, raw in names):
-        return text                         # nothing to replace, nothing to escape: the common case
+    if "{" not in text and "}" not in text:
+        for _, _, raw in names:
+            if raw in text:
+                break
+        else:
+            return text                     # nothing to replace, nothing to escape: the common case
     out = _esc(text)
     for key, escaped, _raw in names:
         if escaped in out:
@@ -60,6 +64,9 @@ def _template_str(text: str, names: list, values: dict) -> str:
 
 
 _SCALARS = (int, float, bool, type(None))
+# keys whose values are a vocabulary (check ids, statuses, scopes, severities, verdicts), never a name:
+# kept literally (they hold no brace), not searched for names
+_LITERAL = frozenset({"check", "status", "scope", "severity", "verdict"})
 
 
 def _template(value: Any, names: list, values: dict) -> Any:
@@ -69,7 +76,8 @@ def _template(value: Any, names: list, values: dict) -> Any:
     if kind in _SCALARS:
         return value
     if kind is dict:
-        return {k: (_template_str(v, names, values) if type(v) is str else
+        return {k: (v if k in _LITERAL and type(v) is str and "{" not in v and "}" not in v else
+                    _template_str(v, names, values) if type(v) is str else
                     v if type(v) in _SCALARS else _template(v, names, values)) for k, v in value.items()}
     if kind is list:
         return [_template(v, names, values) for v in value]
