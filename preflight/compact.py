@@ -15,7 +15,8 @@ results that have the same template:
 
 A row holds the subject's names as indices into the document's ``subject_names`` (a row may also hold
 the names themselves). ``at`` is where each result stands in the full list, so `expand` gives back
-exactly the full results, in order. The migrations are compacted the same way. A result is templated only when formatting its template with its own names gives back every
+exactly the full results, in order. The migrations and the disk inventory (`domains`) are compacted
+the same way. A result is templated only when formatting its template with its own names gives back every
 one of its strings exactly (checked for every string, every result); any other result is written as it
 is, so the compact form loses nothing. Both forms are described by reports/schema/report.schema.json;
 ``run.results_form`` says which one a document uses (absent: full, as before this form existed).
@@ -31,6 +32,7 @@ from typing import Any
 FIELDS = ("domain", "source", "destination", "host")    # placeholder names, the most specific first
 FORM_KEY = "results_form"
 NAMES_KEY = "subject_names"       # the compact document's names, which group rows index
+GROUPED = ("results", "migrations", "domains")    # the lists the compact form groups
 # a group of fewer results than this is written as those results: nothing to gain
 MIN_GROUP = 2
 
@@ -217,7 +219,9 @@ def compact_document(doc: dict) -> dict:
     out["run"] = dict(doc.get("run") or {}, **{FORM_KEY: "compact"})
     names = Names()
     out["results"] = compact_results(doc.get("results") or [], names)
-    out["migrations"] = compact_results(doc.get("migrations") or [], names)
+    for key in GROUPED[1:]:
+        if isinstance(doc.get(key), list):
+            out[key] = compact_results(doc[key], names)
     out[NAMES_KEY] = names.names
     return out
 
@@ -228,15 +232,14 @@ def expand_document(doc: dict) -> dict:
     if not isinstance(doc, dict) or not isinstance(doc.get("results"), list):
         return doc
     run = doc.get("run")
-    migrations = doc.get("migrations") if isinstance(doc.get("migrations"), list) else []
+    lists = {k: doc[k] for k in GROUPED if isinstance(doc.get(k), list)}
     if not (isinstance(run, dict) and run.get(FORM_KEY) == "compact") \
-            and not any(is_group(e) for e in doc["results"]) and not any(is_group(e) for e in migrations):
+            and not any(is_group(e) for items in lists.values() for e in items):
         return doc
     out = {k: v for k, v in doc.items() if k != NAMES_KEY}
     names = doc.get(NAMES_KEY) if isinstance(doc.get(NAMES_KEY), list) else []
-    out["results"] = expand_results(doc["results"], names)
-    if "migrations" in doc:
-        out["migrations"] = expand_results(migrations, names)
+    for key, items in lists.items():
+        out[key] = expand_results(items, names)
     if isinstance(run, dict):
         out["run"] = {k: v for k, v in run.items() if k != FORM_KEY}
     return out
