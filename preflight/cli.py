@@ -27,6 +27,8 @@ app = typer.Typer(
     name="preflight",
     add_completion=False,
     no_args_is_help=True,
+    # plain (click) help: typer's rich help formatting alone imports rich and markdown-it (~0.3 s)
+    rich_markup_mode=None,
     help=(
         "Live-migration readiness for KVM/libvirt clusters: can every running VM move to every "
         "other host, and if not, why not?\n\n"
@@ -146,6 +148,10 @@ def check(
              "p2p,tunnelled,postcopy; live is implied unless offline): what libvirt would refuse for them is "
              "replayed from the facts (domain.migrate_flags, storage.copy_storage)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no terminal summary."),
+    full_results: bool = typer.Option(
+        False, "--full-results",
+        help="Write one JSON object per result instead of the compact form (a verdict repeated for many "
+             "subjects as one group with its subjects; schema: reports/schema, preflight.compact)."),
 ) -> None:
     """Check that every running VM can live-migrate to every other host of a cluster.
 
@@ -229,7 +235,7 @@ def check(
                           provenance=meta.to_dict(), waivers=waiver_list, migrate_flags=flags)
         if before is not None:
             _add_drift(report, before, previous)
-        written = _emit(report, outputs, quiet)
+        written = _emit(report, outputs, quiet, full_results)
     except (InventoryError, ReplayError, RegistryError, UsageProblem, OutputError, WaiverError,
             DriftError) as exc:
         outputs.discard()
@@ -325,7 +331,7 @@ def _dump(data: dict) -> str:
     return json.dumps(data, indent=1, sort_keys=True) + "\n"
 
 
-def _emit(report, outputs, quiet: bool) -> list:
+def _emit(report, outputs, quiet: bool, full_results: bool = False) -> list:
     """Render every report first, write them all or none (preflight.reports.outputs), then print the
     terminal summary: on standard error when a report goes to standard output. Returns where the
     reports and the recording went. The HTML is rendered from the JSON text and carries its SHA-256,
@@ -333,11 +339,12 @@ def _emit(report, outputs, quiet: bool) -> list:
     from rich.console import Console
 
     from preflight.reports import render_html, render_json, render_terminal
+    from preflight.reports._common import report_document
     from preflight.reports.integrity import sha256_text
 
-    texts, digest = {}, None
+    texts, digest, doc = {}, None, report_document(report)     # masked once, for JSON and terminal
     if {"--json", "--html", "--junit"} & set(outputs.targets):
-        json_text = render_json(report)
+        json_text = render_json(report, full=full_results, doc=doc)
         digest = sha256_text(json_text)
         if "--json" in outputs.targets:
             texts["--json"] = json_text
@@ -349,7 +356,8 @@ def _emit(report, outputs, quiet: bool) -> list:
             texts["--junit"] = junit_from_json(json_text)
     outputs.write(texts)
     if not quiet:
-        render_terminal(report, Console(highlight=False, stderr=outputs.uses_stdout), json_sha256=digest)
+        render_terminal(report, Console(highlight=False, stderr=outputs.uses_stdout), json_sha256=digest,
+                        doc=doc)
     return [t.shown for t in outputs.targets.values() if t.done]
 
 

@@ -50,6 +50,9 @@ def mask_text(text: Any) -> Any:
     """Mask secrets inside free text: URL user-info and queries, key=value secrets."""
     if not isinstance(text, str) or not text:
         return text
+    # every pattern below needs one of these: user-info "@", a query "?", a key "=" (fast path)
+    if "=" not in text and "@" not in text and "?" not in text:
+        return text
     text = _USER_PASS.sub(MASK + "@", _URL.sub(_url_repl, text))
     return _KV_SECRET.sub(lambda m: m.group(1) + MASK, text)
 

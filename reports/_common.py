@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from typing import Any, Iterable, Optional
 
 from preflight.model import status_rank, worst_status, worst_verdict
@@ -30,6 +31,11 @@ def is_secret_key(key: Any) -> bool:
     """True if a mapping key names something that must never be shown (password, key, ...)."""
     if not isinstance(key, str):
         return False
+    return _secret_word_in(key)
+
+
+@lru_cache(maxsize=8192)     # a report has a few hundred distinct keys, asked millions of times
+def _secret_word_in(key: str) -> bool:
     for word in _WORD_SPLIT.split(key):
         w = word.lower()
         if not w:
@@ -46,17 +52,29 @@ def mask_secrets(value: Any) -> Any:
     recursively to dicts and lists; None and empty values stay as they are (nothing to hide,
     and "not set" is itself useful evidence).
     """
-    if isinstance(value, dict):
+    kind = type(value)
+    if kind is dict:
         out = {}
         for k, v in value.items():
             if is_secret_key(k) and v not in (None, "", [], {}):
                 out[k] = MASK
+            elif type(v) is str:        # the common case, without a call per value
+                out[k] = mask_text(v) if ("=" in v or "@" in v or "?" in v) else v
+            elif type(v) in _PLAIN:
+                out[k] = v
             else:
                 out[k] = mask_secrets(v)
         return out
-    if isinstance(value, (list, tuple)):
+    if kind is list or kind is tuple or isinstance(value, (dict, list, tuple)):
+        if kind is not list and kind is not tuple:      # a dict or list subclass: the general way
+            if isinstance(value, dict):
+                return {k: (MASK if is_secret_key(k) and v not in (None, "", [], {}) else mask_secrets(v))
+                        for k, v in value.items()}
         return [mask_secrets(v) for v in value]
     return mask_text(value)
+
+
+_PLAIN = (int, float, bool, type(None))
 
 
 def report_document(report) -> dict:

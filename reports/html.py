@@ -102,9 +102,10 @@ def html_from_json(json_text: str) -> str:
     """The page for a canonical JSON report: the same text gives the same page (`preflight verify`
     renders it again and compares). Parsed back from the text, so the page shows only what the JSON
     holds."""
+    from preflight.compact import expand_document
     from preflight.reports.integrity import ZEROS, seal_html, sha256_text
 
-    doc = json.loads(json_text)
+    doc = expand_document(json.loads(json_text))     # compact results read as the full ones
     view = build_view(doc)
     view["integrity"] = {"json_sha256": sha256_text(json_text), "html_placeholder": ZEROS}
     return seal_html(_environment().get_template(TEMPLATE).render(v=view, pv=html_view(view)))

@@ -13,16 +13,21 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from importlib import resources
+from typing import Optional
 
+from preflight.compact import compact_document
 from preflight.reports._common import json_default, report_document
 from preflight.textsafe import json_invisible_escaped
 
 SCHEMA_FILE = "report.schema.json"
 
 
-def render_json(report) -> str:
-    """The run as stable JSON text (same run, same bytes), ending with a newline."""
-    return to_json_text(report_document(report))
+def render_json(report, full: bool = False, doc: Optional[dict] = None) -> str:
+    """The run as stable JSON text (same run, same bytes), ending with a newline. Its results in the
+    compact form (preflight.compact: a verdict repeated for many subjects is one group), or with
+    `full` one object per result. `doc`: report_document(report), when the caller has it already."""
+    doc = report_document(report) if doc is None else doc
+    return to_json_text(doc if full else compact_document(doc))
 
 
 def to_json_text(doc: dict) -> str:
@@ -32,10 +37,27 @@ def to_json_text(doc: dict) -> str:
         return _dumps(_finite(doc))
 
 
+# The long lists of a report are written one item per line (each item itself on that one line):
+# at cluster size an indented item is a dozen lines of indentation, and one line per result or
+# migration is what `grep` and `jq -c` users expect. The rest is indented as before.
+LINE_ARRAYS = ("results", "migrations", "domains")
+
+
 def _dumps(doc) -> str:
+    opts = dict(sort_keys=True, ensure_ascii=False, allow_nan=False, default=json_default)
+    if not isinstance(doc, dict):
+        return json_invisible_escaped(json.dumps(doc, indent=2, **opts)) + "\n"
+    long = {k: doc[k] for k in LINE_ARRAYS if isinstance(doc.get(k), list) and doc[k]}
+    text = json.dumps({k: ([] if k in long else v) for k, v in doc.items()}, indent=2, **opts)
+    for key, items in long.items():
+        # a top-level key is the only line that starts with exactly two spaces and a quote
+        # (strings hold no raw newline in JSON)
+        stub = f'\n  {json.dumps(key, ensure_ascii=False)}: []'
+        assert text.count(stub) == 1
+        lines = ",\n    ".join(json.dumps(item, separators=(", ", ": "), **opts) for item in items)
+        text = text.replace(stub, stub[:-1] + "\n    " + lines + "\n  ]")
     # host text keeps its letters but never a bidi override, zero-width or C1 control raw (issue 7)
-    return json_invisible_escaped(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False,
-                                             default=json_default)) + "\n"
+    return json_invisible_escaped(text) + "\n"
 
 
 def _finite(value):

@@ -58,7 +58,9 @@ def _detail(r: dict) -> str:
 
 
 def junit_from_json(json_text: str) -> str:
-    doc = mask_secrets(json.loads(json_text))
+    from preflight.compact import expand_document
+
+    doc = mask_secrets(expand_document(json.loads(json_text)))
     run = doc["run"]
     category = {c["id"]: c.get("category") or c["id"].split(".")[0] for c in doc.get("checks") or []}
     cases: dict = {}

@@ -27,13 +27,23 @@ STYLE = {
 _LABEL_WIDTH = 7
 # A check with more passing (or skipped) results than this lists them on one line.
 FOLD_AFTER = 6
+# At cluster size a listing stops after this many lines of one kind and says how many it left out
+# (they are all in the JSON and the HTML): the summary at the end stays within reach.
+LIST_AT_MOST = 12
 
 
-def render_terminal(report, console: Optional[Console] = None, json_sha256: Optional[str] = None) -> None:
+def _more(console: Console, left: int, what: str, indent: int = 2) -> None:
+    if left > 0:
+        console.print(_indented(f"... and {left} more {what} (every one is in the JSON and HTML reports)", indent))
+
+
+def render_terminal(report, console: Optional[Console] = None, json_sha256: Optional[str] = None,
+                    doc: Optional[dict] = None) -> None:
     """Print the run to `console` (a stdout Console by default); `json_sha256`, the digest of the JSON
-    report written (or embedded in the HTML), goes into the summary."""
+    report written (or embedded in the HTML), goes into the summary. `doc`: report_document(report),
+    when the caller has it already (it is the costly part at cluster size)."""
     console = console or Console()
-    view = build_view(report_document(report))
+    view = build_view(report_document(report) if doc is None else doc)
     view["json_sha256"] = json_sha256
     _header(console, view)
     _hosts(console, view)
@@ -142,8 +152,12 @@ def _checks(console: Console, view: dict) -> None:
             console.print(_t("  (no result)"))
         quiet = [r for r in c["results"] if r["status"] in ("pass", "skip")]
         fold = len(quiet) > FOLD_AFTER
+        shown: dict = {}
         for r in c["results"]:
-            if fold and r in quiet:
+            if fold and r["status"] in ("pass", "skip"):
+                continue
+            shown[r["status"]] = shown.get(r["status"], 0) + 1
+            if shown[r["status"]] > LIST_AT_MOST:
                 continue
             console.print(_indented(_status_line(r["status"], f"{r['subject']}: {r['message']}"), 2))
             if r["status"] in ("fail", "error", "warn"):
@@ -153,6 +167,8 @@ def _checks(console: Console, view: dict) -> None:
                         console.print(_indented(f"{label}: {shorten(clean_text(value), 300)}", 10))
                 if r.get("remediation"):
                     console.print(_indented(f"remedy: {clean_text(r['remediation'])}", 10))
+        for status, n in shown.items():
+            _more(console, n - LIST_AT_MOST, f"{STATUS_LABEL.get(status, status)} results of this check")
         if fold:
             for status in ("pass", "skip"):
                 results = [r for r in quiet if r["status"] == status]
@@ -210,11 +226,23 @@ def _not_assessed(console: Console, view: dict) -> None:
 
 
 def _matrix_as_list(console: Console, matrix: dict) -> None:
+    rows = sum(len(g["rows"]) for g in matrix["groups"])
+    # a large cluster lists the guests that cannot go everywhere, up to LIST_AT_MOST per source host
+    only_not_pass = rows > 4 * LIST_AT_MOST
+    passing = 0
     for g in matrix["groups"]:
         if g["unassessed"]:
             console.print(Text(f"(guests on {clean_text(g['source'])}):", style="bold"))
             console.print(_indented(_status_line("error", g["unassessed"]), 2))
+        listed = 0
         for row in g["rows"]:
+            if only_not_pass:
+                if row["worst"] == "pass":
+                    passing += 1
+                    continue
+                listed += 1
+                if listed > LIST_AT_MOST:
+                    continue
             console.print(Text(f"{clean_text(row['domain'])} (on {clean_text(g['source'])}):", style="bold"))
             for c in row["cells"]:
                 if c["kind"] == "self":
@@ -226,6 +254,11 @@ def _matrix_as_list(console: Console, matrix: dict) -> None:
                 line = _status_line(c["verdict"], f"-> {c['destination']}"
                                     + (f": {', '.join(ids)}" if ids else ""))
                 console.print(_indented(line, 2))
+        if only_not_pass:
+            _more(console, listed - LIST_AT_MOST, f"guests on {clean_text(g['source'])} that cannot go everywhere",
+                  0)
+    if only_not_pass:
+        console.print(_t(f"{passing} guest(s) can live-migrate to every other host (not listed)."))
 
 
 def _matrix_cell(c: dict) -> Text:
@@ -256,7 +289,10 @@ def _disks(console: Console, view: dict) -> None:
         return
     _section(console, "DISKS")
     for g in disks["groups"]:
-        for d in g["domains"]:
+        if len(g["domains"]) > LIST_AT_MOST:     # a large cluster: the first guests of each host
+            _more(console, len(g["domains"]) - LIST_AT_MOST, f"guests on {clean_text(g['host'])} (disks listed "
+                  f"for the first {LIST_AT_MOST})", 0)
+        for d in g["domains"][:LIST_AT_MOST]:
             where = f"{clean_text(d['domain'])} (on {clean_text(g['host'])})"
             if d["error"]:
                 console.print(_status_line("error", f"{where}: domain XML unreadable: {d['error']}"))
@@ -299,14 +335,16 @@ def _blockers(console: Console, view: dict) -> None:
                                                 f" [{meta.get('severity') or '?'}]", style="bold")))
         if b["affected"]:
             console.print(_t(f"  blocks {b['affected_count']} migration(s):"))
-            for a in b["affected"]:
+            for a in b["affected"][:LIST_AT_MOST]:
                 console.print(_t(f"    {a['domain']} ({a['source']}) -> {', '.join(a['destinations'])}"))
-        for r in b["results"]:
+            _more(console, len(b["affected"]) - LIST_AT_MOST, "guests it blocks", 4)
+        for r in b["results"][:LIST_AT_MOST]:
             console.print(_indented(f"{r['subject']}: {r['message']}", 2))
             ev = r.get("evidence") or {}
             for label, key in (("observed", "observed"), ("expected", "expected"), ("where", "source")):
                 if ev.get(key) not in (None, ""):
                     console.print(_indented(f"{label}: {shorten(clean_text(ev[key]), 300)}", 6))
+        _more(console, len(b["results"]) - LIST_AT_MOST, "failing results of this check")
         remedy = meta.get("remediation") or "no remediation recorded"
         console.print(_indented(Text("remediation: ", style="bold").append(clean_text(remedy), style=""), 2))
         console.print()
@@ -315,8 +353,9 @@ def _blockers(console: Console, view: dict) -> None:
         for name in view["unreachable"]:
             console.print(_status_line("error", f"host {name} unreachable"))
         for b in view["undecided"]:
-            for r in b["results"]:
+            for r in b["results"][:LIST_AT_MOST]:
                 console.print(_status_line("error", f"{b['check']['id']}: {r['subject']}: {r['message']}"))
+            _more(console, len(b["results"]) - LIST_AT_MOST, f"undecided results of {b['check']['id']}")
 
 
 def _waivers(console: Console, view: dict) -> None:

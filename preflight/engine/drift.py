@@ -17,6 +17,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from preflight.compact import expand_document
+
 FINDING = ("fail", "warn", "error", "waived")
 
 
@@ -33,7 +35,7 @@ def load_report(path: Path) -> tuple:
     except UnicodeDecodeError as exc:
         raise DriftError(f"{path}: not a preflight JSON report (not UTF-8 at byte {exc.start})") from exc
     try:
-        doc = json.loads(text)
+        doc = expand_document(json.loads(text))       # ids are compared per result: the full form
     except ValueError as exc:
         raise DriftError(f"{path}: not a preflight JSON report ({exc})") from exc
     if not (isinstance(doc, dict) and isinstance(doc.get("run"), dict) and isinstance(doc.get("results"), list)

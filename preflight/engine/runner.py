@@ -17,6 +17,7 @@ from typing import Iterable
 
 from preflight.engine.context import DomainContext, HostContext, MigrationContext, PairContext
 from preflight.engine.registry import CheckSpec, Finding, Registry
+from preflight.engine.sharing import Shared
 from preflight.facts.keys import PAIR_FACT_KEYS
 from preflight.facts.models import ClusterFacts, HostFacts
 from preflight.model import Evidence, Result, Scope, Status
@@ -77,14 +78,17 @@ def running_domains(host: HostFacts) -> list:
     return [d for d in host.domains if d.active]
 
 
-def run_checks(facts: ClusterFacts, specs: Iterable[CheckSpec]) -> list:
+def run_checks(facts: ClusterFacts, specs: Iterable[CheckSpec], share: bool = True) -> list:
+    """Every result of every spec, in a fixed order. With `share` (the default) a built-in
+    migration-scope check is judged once per guest for all destinations whose facts it reads are
+    equal (preflight.engine.sharing); the results are the same as without."""
     results = []
     for spec in specs:
-        results.extend(_run_spec(facts, spec))
+        results.extend(_run_spec(facts, spec, share))
     return results
 
 
-def _run_spec(facts: ClusterFacts, spec: CheckSpec) -> list:
+def _run_spec(facts: ClusterFacts, spec: CheckSpec, share: bool = True) -> list:
     hosts = facts.hypervisors
     reachable = [h for h in hosts if h.reachable]
     out = []
@@ -105,14 +109,24 @@ def _run_spec(facts: ClusterFacts, spec: CheckSpec) -> list:
                     out += _invoke(spec, PairContext(facts, src, dst, pair), [src, dst], pair=pair,
                                    pair_scope=True, host=src.name, source=src.name, destination=dst.name)
     elif spec.scope is Scope.MIGRATION:
+        shared = share and spec.origin == "built-in"     # a plugin's check is always judged per migration
+        equal: dict = {}                                 # equality answers about facts, for all guests
+        judged = reused = 0
         for src in reachable:
             for dom in running_domains(src):
+                # per guest: its destinations' judgements. A check that never found two destinations
+                # alike in its first guests (it reads the destination's name) stops paying for tracing.
+                if shared and judged >= 2 * len(reachable) and not reused:
+                    shared = False
+                memo = Shared(equal) if shared else None
                 for dst in reachable:
                     if src.name != dst.name:
                         pair = facts.pairs.get((src.name, dst.name))
                         out += _invoke(spec, MigrationContext(facts, src, dst, dom, pair), [src, dst],
-                                       pair=pair, pair_scope=True, host=src.name, domain=dom.name,
-                                       source=src.name, destination=dst.name)
+                                       pair=pair, pair_scope=True, memo=memo, host=src.name,
+                                       domain=dom.name, source=src.name, destination=dst.name)
+                if memo is not None:
+                    judged, reused = judged + memo.judged, reused + memo.reused
     return out
 
 
@@ -134,20 +148,33 @@ def _missing_facts(spec: CheckSpec, hosts: list, pair, pair_scope: bool) -> list
     return reasons
 
 
-def _invoke(spec: CheckSpec, ctx, hosts: list, pair=None, pair_scope: bool = False, **where) -> list:
+def _invoke(spec: CheckSpec, ctx, hosts: list, pair=None, pair_scope: bool = False, memo=None,
+            **where) -> list:
     missing = _missing_facts(spec, hosts, pair, pair_scope)
     if missing:
         return [_result(spec, ctx, Finding(Status.ERROR, "could not decide: " + "; ".join(missing),
                                            expected="the facts this check reads",
                                            observed="; ".join(missing)), where)]
+    outcome = memo.judge(spec.func, ctx, _judge) if memo is not None else _judge(spec.func, ctx)
+    if isinstance(outcome, Finding):           # the check raised: its ERROR
+        return [_result(spec, ctx, outcome, where)]
+    return _results_of(spec, ctx, outcome, where)
+
+
+def _judge(func, ctx):
+    """The check's findings (a list, or what it returned that is not one), or an ERROR Finding
+    when it raised."""
     try:
-        produced = spec.func(ctx)
-        findings = [produced] if isinstance(produced, Finding) else list(produced or ())
+        produced = func(ctx)
+        return [produced] if isinstance(produced, Finding) else list(produced or ())
     except Exception as exc:  # noqa: BLE001 - a broken check must become ERROR, not vanish
         tb = traceback.extract_tb(exc.__traceback__)[-1]
-        return [_result(spec, ctx, Finding(
+        return Finding(
             Status.ERROR, f"could not decide: the check raised {type(exc).__name__}: {exc}",
-            details={"raised_at": f"{tb.filename.rsplit('/', 1)[-1]}:{tb.lineno}"}), where)]
+            details={"raised_at": f"{tb.filename.rsplit('/', 1)[-1]}:{tb.lineno}"})
+
+
+def _results_of(spec: CheckSpec, ctx, findings: list, where: dict) -> list:
     if not findings:
         return [_result(spec, ctx, Finding(
             Status.ERROR, "could not decide: the check returned no result for this subject"), where)]

@@ -85,10 +85,8 @@ def _longest_prefix(mounts, path: str) -> Optional[Mount]:
     return best
 
 
-def _walk_tree(mounts, path: str) -> Optional[Mount]:
-    """Resolve `path` as the kernel does: from the root mount, step into the child mount met
-    first along the path (shortest mount point), and to the top of a stack at the same point.
-    None when the table is not one complete tree (then the caller falls back)."""
+def _tree(mounts):
+    """(root, children by parent id) of a table that is one complete tree, else None."""
     ids = {m.mount_id for m in mounts}
     roots = [m for m in mounts if m.mountpoint == "/" and m.parent_id not in ids]
     orphans = [m for m in mounts if m.parent_id not in ids and m.mountpoint != "/"]
@@ -97,7 +95,18 @@ def _walk_tree(mounts, path: str) -> Optional[Mount]:
     children: dict = {}
     for index, mount in enumerate(mounts):
         children.setdefault(mount.parent_id, []).append((index, mount))
-    current, seen = roots[0], set()
+    return roots[0], children
+
+
+def _walk_tree(mounts, path: str, tree=False) -> Optional[Mount]:
+    """Resolve `path` as the kernel does: from the root mount, step into the child mount met
+    first along the path (shortest mount point), and to the top of a stack at the same point.
+    None when the table is not one complete tree (then the caller falls back)."""
+    tree = _tree(mounts) if tree is False else tree
+    if tree is None:
+        return None
+    root, children = tree
+    current, seen = root, set()
     while current.mount_id not in seen:
         seen.add(current.mount_id)
         candidates = [(len(m.mountpoint), index, m) for index, m in children.get(current.mount_id, ())
@@ -121,9 +130,25 @@ def find_mount(mounts: Iterable[Mount], path: str) -> Optional[Mount]:
     """
     if not path or not path.startswith("/"):
         return None
-    mounts = tuple(mounts)
     norm = "/" + posixpath.normpath(path).lstrip("/")
-    return _walk_tree(mounts, norm) or _longest_prefix(mounts, norm)
+    if not isinstance(mounts, tuple):
+        mounts = tuple(mounts)
+        return _walk_tree(mounts, norm) or _longest_prefix(mounts, norm)
+    # A host's table (a tuple) is asked about the same few paths for every guest and destination:
+    # its tree is built once and every answer kept, while that very tuple is alive.
+    entry = _CACHE.get(id(mounts))
+    if entry is None or entry[0] is not mounts:
+        if len(_CACHE) >= 4096:
+            _CACHE.clear()
+        entry = _CACHE[id(mounts)] = (mounts, _tree(mounts), {})
+    answers = entry[2]
+    if norm not in answers:
+        answers[norm] = _walk_tree(mounts, norm, entry[1]) or _longest_prefix(mounts, norm)
+    return answers[norm]
+
+
+# id(table) -> (the table itself, its tree, {path: mount}); the table is held, so its id stays its own
+_CACHE: dict = {}
 
 
 def split_source(source: str):

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from preflight.reports import validate
+from preflight.compact import expand_document
 
 
 def run(*args):
@@ -18,7 +19,7 @@ def run(*args):
 def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     proc = run("check", "--cluster", "demo", "--json", str(out / "r.json"), "--html", str(out / "r.html"))
-    return proc, json.loads((out / "r.json").read_text()), (out / "r.html").read_text()
+    return proc, expand_document(json.loads((out / "r.json").read_text())), (out / "r.html").read_text()
 
 
 def test_demo_reports_real_failures(demo):
@@ -48,14 +49,14 @@ def test_record_then_replay_is_identical(tmp_path):
                 "--json", str(tmp_path / "a.json"))
     assert first.returncode == 1 and first.stdout == ""
     second = run("check", "--replay", str(tmp_path / "facts.json"), "--quiet", "--json", str(tmp_path / "b.json"))
-    a, b = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
+    a, b = (expand_document(json.loads((tmp_path / n).read_text())) for n in ("a.json", "b.json"))
     assert second.returncode == first.returncode
     assert a["results"] == b["results"] and a["migrations"] == b["migrations"]
 
 
 def test_only_makes_other_verdicts_unknown_never_pass(tmp_path):
     proc = run("check", "--cluster", "demo", "--only", "storage", "--quiet", "--json", str(tmp_path / "r.json"))
-    report = json.loads((tmp_path / "r.json").read_text())
+    report = expand_document(json.loads((tmp_path / "r.json").read_text()))
     from preflight.engine.registry import discover
     storage_ids = {s.id for s in discover(include_plugins=False).all() if s.category == "storage"}
     ran = {r["check"] for r in report["results"]}

@@ -12,6 +12,7 @@ import xmlschema
 from cli_helpers import run_cli
 from preflight.model import status_rank, subject_key
 from preflight.reports.integrity import sha256_text
+from preflight.compact import expand_document
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "preflight" / "demo" / "demo-facts.json"
@@ -36,7 +37,7 @@ def mixed(tmp_path_factory):
     proc = run_cli("check", "--replay", tmp / "f.json", "--waivers", tmp / "w.toml", "--quiet",
                    "--junit", tmp / "r.xml", "--json", tmp / "r.json")
     assert proc.returncode == 1, proc.stderr
-    return tmp / "r.xml", json.loads((tmp / "r.json").read_text()), (tmp / "r.json").read_text()
+    return tmp / "r.xml", expand_document(json.loads((tmp / "r.json").read_text())), (tmp / "r.json").read_text()
 
 
 def expected_counts(doc):

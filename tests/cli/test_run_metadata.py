@@ -10,6 +10,7 @@ import pytest
 from cli_helpers import run_cli
 
 from preflight.reports import validate
+from preflight.compact import expand_document
 
 DEMO = Path(__file__).resolve().parents[2] / "preflight" / "demo" / "demo-facts.json"
 
@@ -29,7 +30,7 @@ def via_inventory(tmp_path_factory):
     (tmp / "inv.toml").write_text('[clusters.prod]\nreplay = "facts.json"\n')
     proc = run("check", "--cluster", "prod", "--inventory", str(tmp / "inv.toml"), "--only", "storage,network",
                "--json", str(tmp / "r.json"), "--html", str(tmp / "r.html"))
-    return tmp, proc, json.loads((tmp / "r.json").read_text()), (tmp / "r.html").read_text()
+    return tmp, proc, expand_document(json.loads((tmp / "r.json").read_text())), (tmp / "r.html").read_text()
 
 
 def test_json_names_operator_command_inputs_and_their_digests(via_inventory):
@@ -67,7 +68,7 @@ def test_html_and_terminal_show_the_same_metadata(via_inventory):
 
 def test_replay_without_inventory_has_no_inventory_but_the_recording(tmp_path):
     run("check", "--replay", str(DEMO), "--quiet", "--json", str(tmp_path / "r.json"))
-    doc = json.loads((tmp_path / "r.json").read_text())
+    doc = expand_document(json.loads((tmp_path / "r.json").read_text()))
     assert doc["run"]["inventory"] is None
     assert doc["run"]["recording"]["sha256"] == sha256(DEMO)
 
@@ -76,7 +77,7 @@ def test_every_result_has_a_unique_stable_id_scope_and_severity(tmp_path):
     docs = []
     for name in ("a", "b"):
         run("check", "--cluster", "demo", "--quiet", "--json", str(tmp_path / f"{name}.json"))
-        docs.append(json.loads((tmp_path / f"{name}.json").read_text()))
+        docs.append(expand_document(json.loads((tmp_path / f"{name}.json").read_text())))
     a, b = docs
     ids = [r["id"] for r in a["results"]]
     assert len(ids) == len(set(ids)) == len(a["results"])
@@ -109,7 +110,7 @@ def test_a_nic_removed_leaves_the_other_nics_ids_alone(tmp_path):
     run("check", "--replay", str(tmp_path / "f.json"), "--quiet", "--json", str(after))
 
     def nic_results(path):
-        return {r["id"]: r["status"] for r in json.loads(path.read_text())["results"]
+        return {r["id"]: r["status"] for r in expand_document(json.loads(path.read_text()))["results"]
                 if r["check"] == "network.guest_networks" and r["domain"] == "vm-gluster"}
 
     old, new = nic_results(before), nic_results(after)

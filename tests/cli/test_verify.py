@@ -8,6 +8,7 @@ from cli_helpers import run_cli
 
 from preflight.reports.integrity import embedded, sha256_text
 from preflight.reports.json_report import to_json_text
+from preflight.compact import expand_document
 
 
 run = run_cli
@@ -56,7 +57,7 @@ def _change_one_character(text: str, old: str, new: str) -> str:
 
 
 def _headline(js) -> tuple:
-    doc = json.loads(js.read_text())
+    doc = expand_document(json.loads(js.read_text()))
     blocked = sum(m["verdict"] == "fail" for m in doc["migrations"])
     return f"{blocked} of {len(doc['migrations'])} migrations", f"{blocked - 1} of {len(doc['migrations'])} migrations"
 

@@ -11,6 +11,7 @@ from cli_helpers import run_cli
 from preflight.engine.waivers import Waiver, WaiverError, apply, from_entries
 from preflight.model import Evidence, Result, Status
 from preflight.reports import validate
+from preflight.compact import expand_document
 
 DEMO = Path(__file__).resolve().parents[2] / "preflight" / "demo" / "demo-facts.json"
 
@@ -31,7 +32,7 @@ def check(tmp_path, waivers_text, *args, facts=DEMO):
     (tmp_path / "w.toml").write_text(waivers_text)
     proc = run_cli("check", "--replay", facts, "--waivers", tmp_path / "w.toml", "--json", tmp_path / "r.json",
                    "--html", tmp_path / "r.html", *args)
-    doc = json.loads((tmp_path / "r.json").read_text()) if (tmp_path / "r.json").exists() else None
+    doc = expand_document(json.loads((tmp_path / "r.json").read_text())) if (tmp_path / "r.json").exists() else None
     if doc is not None:
         validate(doc)
     return proc, doc
@@ -130,7 +131,7 @@ def test_the_clusters_waivers_key_file_and_inline_and_the_option_replaces_it(tmp
     for name in ("byfile", "inl"):
         proc = run_cli("check", "--inventory", tmp_path / "inv.toml", "--cluster", name, "--quiet",
                        "--json", tmp_path / f"{name}.json")
-        doc = json.loads((tmp_path / f"{name}.json").read_text())
+        doc = expand_document(json.loads((tmp_path / f"{name}.json").read_text()))
         assert proc.returncode == (3 if undecided(doc) else 0) and doc["run"]["counts"]["waived"] == 6, proc.stderr
         assert doc["run"]["options"]["waivers"]["sha256"]
     (tmp_path / "none.toml").write_text(waiver_toml(DEMO_FAULTS[:1]))

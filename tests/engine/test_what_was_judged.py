@@ -20,6 +20,7 @@ from preflight.engine.registry import CheckSpec, Registry, discover, passed
 from preflight.engine.runner import Selection
 from preflight.model import Scope, Severity
 from preflight.reports import render_html, render_json, validate
+from preflight.compact import expand_document
 
 DEMO = Path(__file__).resolve().parents[2] / "preflight" / "demo" / "demo-facts.json"
 FORMAT = "preflight-facts/1"
@@ -74,7 +75,7 @@ def check_cli(tmp_path, record, *args, env=None):
                            "--json", str(out_json), "--html", str(out_html), *args],
                           capture_output=True, text=True, timeout=120, env=env)
     assert "Traceback" not in proc.stderr, proc.stderr
-    doc = json.loads(out_json.read_text())
+    doc = expand_document(json.loads(out_json.read_text()))
     validate(doc)
     assert doc["run"]["exit_code"] == proc.returncode
     return proc, doc, out_html.read_text()
@@ -118,7 +119,7 @@ def test_hole_inventory_with_no_hosts_is_a_clean_bill(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "preflight", "check", "--cluster", "empty", "--inventory",
                            str(inv), "--json", str(tmp_path / "r.json"), "--html", str(tmp_path / "r.html")],
                           capture_output=True, text=True, timeout=120, env=env)
-    doc = json.loads((tmp_path / "r.json").read_text())
+    doc = expand_document(json.loads((tmp_path / "r.json").read_text()))
     validate(doc)
     assert_nothing_judged(proc, doc, (tmp_path / "r.html").read_text(), "the cluster has no hypervisor")
 
@@ -240,7 +241,7 @@ def test_a_clean_cluster_still_exits_0():
 def test_hole_nothing_judged_exits_0(make, reason):
     report = run(make())
     assert report.exit_code() == 3 and reason in report.nothing_judged()
-    doc = json.loads(render_json(report))
+    doc = expand_document(json.loads(render_json(report)))
     assert doc["run"]["exit_code"] == 3 and doc["run"]["coverage"]["judged"] is False
 
 

@@ -8,10 +8,11 @@ jsonschema = pytest.importorskip("jsonschema")
 from preflight.model import Evidence, Result, Status  # noqa: E402
 from preflight.reports import render_json, validate  # noqa: E402
 from preflight.reports.json_report import load_schema, validation_errors  # noqa: E402
+from preflight.compact import expand_document  # noqa: E402
 
 
 def _doc(report):
-    return json.loads(render_json(report))
+    return expand_document(json.loads(render_json(report)))     # the full form: one object per result
 
 
 def test_schema_is_a_valid_draft_2020_12_schema():
