@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
+from preflight.compact import expand_document
 from preflight.model import Migration, Verdict
 from preflight.reports import render_html
 from preflight.reports._common import build_view, report_document
@@ -87,7 +88,7 @@ def clusters(tmp_path_factory):
                                "--quiet", "--json", str(here / "r.json"), "--html", str(here / "r.html")],
                               capture_output=True, text=True, timeout=600)
         assert proc.returncode in (0, 1, 3), proc.stderr
-        out[vms] = (json.loads((here / "r.json").read_text()), (here / "r.html").read_text())
+        out[vms] = (expand_document(json.loads((here / "r.json").read_text())), (here / "r.html").read_text())
     return out
 
 
