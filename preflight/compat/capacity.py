@@ -54,6 +54,7 @@ def judge_memory(
             "later",
             observed=obs,
             expected=exp,
+            short=True,   # does not fit at all (a drain plan places nothing there), not just a thin margin
         )
     if mem.total_kib and avail - want < MARGIN * mem.total_kib:
         return warned(

@@ -280,7 +280,9 @@ def _room(needs: GuestNeeds, cap: Capacity, host, ratio: float) -> tuple:
     else:
         f = judge_memory(needs, host.name, (host.compat.meminfo if host.compat else None),
                          incoming_kib=cap.planned_kib + OVERHEAD_KIB * len(cap.placed))
-    if f.status in (Status.FAIL, Status.ERROR):
+    # a migration onto too little memory is only a warning for the check (libvirt accepts it, the
+    # OOM killer acts later); a plan never puts a guest where it does not fit
+    if f.status in (Status.FAIL, Status.ERROR) or (f.details or {}).get("short"):
         what = "memory unknown" if f.status is Status.ERROR else "no memory"
         return False, f"{what}: {f.message}"
     n = needs.vcpus
