@@ -41,13 +41,20 @@ def path_verdict(path, ctx, what: str, label: str, *, readonly: bool = False, lo
         tail = (f"; a read-only image migrates only if an identical copy sits at the same path on "
                 f"{ctx.destination.name}, which preflight cannot verify" if readonly
                 else ", which libvirt does not treat as shared")
+        remedy = (f"Move {path} ({label} of {ctx.domain.name}) onto storage that {ctx.source.name} and "
+                  f"{ctx.destination.name} mount identically, or move it once with `virsh migrate "
+                  f"--copy-storage-all` (needs a pool for {posixpath.dirname(path)} on {ctx.destination.name})")
         return local_status(f"{what}: {path} is on local storage ({describe(src_m)} on {ctx.source.name}){tail}",
-                            observed=describe(src_m), expected="a shared file system (NFS, GlusterFS, CephFS, ...)", **ev)
+                            observed=describe(src_m), expected="a shared file system (NFS, GlusterFS, CephFS, ...)",
+                            details={"remediation": remedy}, **ev)
     ev.update(observed=f"{ctx.destination.name}: {describe(dst_m)}", expected=describe(src_m))
     moved = dst_path is not None and dst_path != path
     if (not moved and dst_m.mountpoint != src_m.mountpoint) or dst_m.fstype not in SHARED_FS_TYPES:
         return failed(f"{what}: {src_m.source} is not mounted at {src_m.mountpoint} on "
-                      f"{ctx.destination.name}; {dst_path or path} there is on {describe(dst_m)}", **ev)
+                      f"{ctx.destination.name}; {dst_path or path} there is on {describe(dst_m)}",
+                      details={"remediation": f"On {ctx.destination.name} mount {src_m.source} ({src_m.fstype}) "
+                                              f"at {src_m.mountpoint} as on {ctx.source.name}, persistently "
+                                              f"(/etc/fstab or a mount unit)"}, **ev)
     (s_srv, s_exp), (d_srv, d_exp) = split_source(src_m.source), split_source(dst_m.source)
     same_place = (_relative(path, src_m) == _relative(dst_path, dst_m)) if moved else src_m.root == dst_m.root
     if dst_m.fstype != src_m.fstype or s_exp != d_exp or not same_place:

@@ -59,6 +59,19 @@ def _judge(ctx, probe):
         return undecided(f"{probe.target}:{probe.port} refused {src}, but no test listener covered the probe "
                          f"({probe.listener}); a firewall REJECT cannot be told from a closed port", **ev)
     if probe.outcome in _OUTCOMES:
+        ev["details"]["remediation"] = _remedy(ctx)
         return failed(_OUTCOMES[probe.outcome].format(port=probe.port, target=probe.target), **ev)
     return undecided(f"the probe of {probe.target}:{probe.port} could not be made: "
                      f"{probe.detail or probe.outcome}", **ev)
+
+
+def _remedy(ctx) -> str:
+    """The rule to add, naming this destination, this source and the destination's own port range."""
+    src, dst = ctx.source, ctx.destination
+    lo, hi = dst.migration_ports
+    saddr = src.address or src.name
+    family = "ip6" if ":" in saddr else "ip"
+    return (f"On {dst.name} accept TCP {lo}-{hi} (its qemu.conf migration range) from {src.name} "
+            f"({saddr}) ahead of the rule that refuses it, e.g. `nft insert rule inet filter input "
+            f"{family} saddr {saddr} tcp dport {lo}-{hi} accept`, and make it persistent; or migrate "
+            f"{src.name} -> {dst.name} tunnelled (`virsh migrate --p2p --tunnelled`).")

@@ -17,6 +17,20 @@ def test_refused_timeout_unreachable_fail():
     assert statuses(migration_ports(pair_ctx(pr=pair(probes=(probe("unreachable"),))))) == ["fail"]
 
 
+def test_a_blocked_port_names_the_rule_for_this_pair_and_this_range():
+    from dataclasses import replace
+
+    from factories import host
+
+    src, dst = replace(host("hv1"), address="10.9.0.11"), replace(host("hv2"), migration_ports=(50000, 50063))
+    [f] = as_list(migration_ports(pair_ctx(src, dst, pr=pair(probes=(probe("timeout"),)))))
+    remedy = f.details["remediation"]
+    assert remedy.startswith("On hv2 accept TCP 50000-50063") and "from hv1 (10.9.0.11)" in remedy
+    assert "ip saddr 10.9.0.11 tcp dport 50000-50063 accept" in remedy
+    [ok] = as_list(migration_ports(pair_ctx(src, dst)))
+    assert "remediation" not in (ok.details or {})
+
+
 def test_no_probe_or_probe_error_is_error():
     assert statuses(migration_ports(pair_ctx(no_pair=True))) == ["error"]
     assert statuses(migration_ports(pair_ctx(pr=pair(probes=())))) == ["error"]

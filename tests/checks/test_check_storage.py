@@ -21,6 +21,10 @@ def test_local_disk_fails_naming_disk_and_path():
     assert f.status.value == "fail"
     assert "vda" in f.message and "/var/lib/libvirt/images/vm1.qcow2" in f.message
     assert "local storage" in f.message
+    # the remedy names this disk, this guest and these hosts, not an example share
+    remedy = f.details["remediation"]
+    assert remedy.startswith("Move /var/lib/libvirt/images/vm1.qcow2 (vda of ")
+    assert "hv1" in remedy and "hv2" in remedy and "pool for /var/lib/libvirt/images on hv2" in remedy
 
 
 def test_share_missing_on_destination_fails():

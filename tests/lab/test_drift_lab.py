@@ -19,7 +19,9 @@ def check(lab, tmp_path, name, *extra):
                            str(lab.inventory), "--json", str(tmp_path / f"{name}.json"), *extra],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode in (0, 1, 3) and "Traceback" not in proc.stderr, proc.stderr
-    return proc, json.loads((tmp_path / f"{name}.json").read_text())
+    from preflight.compact import expand_document
+
+    return proc, expand_document(json.loads((tmp_path / f"{name}.json").read_text()))
 
 
 def test_drift_of_a_clean_run_and_a_missing_mount(lab, scenario, tmp_path):

@@ -120,10 +120,11 @@ def run_check(tmp_path, *args) -> tuple:
     wall = time.monotonic() - t0
     assert "Traceback" not in proc.stderr, proc.stderr
     report = json.loads(out.read_text())
+    from preflight.compact import expand_document
     from preflight.reports import validate
     validate(report)
     assert html.stat().st_size > 1000 and "</html>" in html.read_text()
-    return proc, report, wall
+    return proc, expand_document(report), wall
 
 
 def assert_survived(proc, report, bad: set, wall: float, bound: float):
