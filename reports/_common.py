@@ -59,7 +59,7 @@ def mask_secrets(value: Any) -> Any:
             if is_secret_key(k) and v not in (None, "", [], {}):
                 out[k] = MASK
             elif type(v) is str:        # the common case, without a call per value
-                out[k] = mask_text(v) if ("=" in v or "@" in v or "?" in v) else v
+                out[k] = mask_text(v) if _may_hold_secret(v) else v
             elif type(v) in _PLAIN:
                 out[k] = v
             else:
@@ -75,6 +75,13 @@ def mask_secrets(value: Any) -> Any:
 
 
 _PLAIN = (int, float, bool, type(None))
+
+
+def _may_hold_secret(text: str) -> bool:
+    """False when no pattern of preflight.scrub.mask_text can match: each needs its literal (a key
+    secret "=", URL user-info or query "://", bare user:password@host ":" and "@"). A result id or
+    subject ("vm@src->dst") has "@" but no ":": it needs no regular expression."""
+    return "=" in text or "://" in text or (":" in text and "@" in text)
 
 
 def report_document(report) -> dict:
