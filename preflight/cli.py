@@ -147,6 +147,11 @@ def check(
         help="The virsh migrate options you plan (comma-separated, e.g. copy-storage-all,persistent or "
              "p2p,tunnelled,postcopy; live is implied unless offline): what libvirt would refuse for them is "
              "replayed from the facts (domain.migrate_flags, storage.copy_storage)."),
+    new_host: Optional[str] = typer.Option(
+        None, "--new-host", metavar="HOST",
+        help="Onboarding: judge HOST (an inventory host of any cluster, or an address / ssh alias) with the "
+             "cluster, in both directions, and say whether it is fit to join (with the blocking checks). "
+             "With a recording HOST must be one of its hosts."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no terminal summary."),
     full_results: bool = typer.Option(
         False, "--full-results",
@@ -213,6 +218,8 @@ def check(
                 # the report names the cluster the facts come from (the demo's are the lab's)
                 name = record_data.get("cluster") or spec.name
             else:
+                if new_host is not None:
+                    spec = _with_new_host(spec, new_host, str(inventory) if inventory else None)
                 progress = None if quiet else _progress(err)
                 record_data = gather(spec, GatherOptions(trust_new_host_keys=trust_new_host_keys,
                                                          parallel=parallel, write_test=write_test,
@@ -235,6 +242,8 @@ def check(
                           provenance=meta.to_dict(), waivers=waiver_list, migrate_flags=flags)
         if before is not None:
             _add_drift(report, before, previous)
+        if new_host is not None:
+            _onboarding(report, new_host, quiet, err)
         written = _emit(report, outputs, quiet, full_results)
     except (InventoryError, ReplayError, RegistryError, UsageProblem, OutputError, WaiverError,
             DriftError) as exc:
@@ -247,6 +256,39 @@ def check(
         for shown in written:
             err.print(f"wrote {one_line(shown)}", markup=False)
     raise typer.Exit(report.exit_code())
+
+
+def _with_new_host(spec, name: str, inventory):
+    """The cluster with HOST added (the inventory's definition of it, else HOST as the address)."""
+    from dataclasses import replace
+
+    from preflight.inventory import HostSpec, list_clusters, load
+
+    if name in spec.host_names():
+        raise UsageProblem(f"--new-host {name}: already a host of cluster {spec.name!r}; name a host "
+                           f"that is not yet in it")
+    found = None
+    try:
+        for other in list_clusters(inventory):
+            try:
+                hosts = load(other, inventory).hosts
+            except Exception:  # noqa: BLE001 - another cluster's problem is not this run's
+                continue
+            found = found or next((h for h in hosts if h.name == name), None)
+    except Exception:  # noqa: BLE001 - no inventory listing: HOST is then an address or ssh alias
+        found = None
+    return replace(spec, hosts=tuple(spec.hosts) + (found or HostSpec(name=name, address=name),))
+
+
+def _onboarding(report, name: str, quiet: bool, err) -> None:
+    from preflight.engine.onboarding import onboarding_lines, onboarding_view
+
+    if name not in [h.name for h in report.hosts]:
+        raise UsageProblem(f"--new-host {name}: not a host of these facts "
+                           f"({', '.join(h.name for h in report.hosts)})")
+    if not quiet:
+        for line in onboarding_lines(onboarding_view(report, name)):
+            err.print(one_line(line), markup=False)
 
 
 def _migrate_flags(items):
