@@ -50,11 +50,17 @@ def mask_text(text: Any) -> Any:
     """Mask secrets inside free text: URL user-info and queries, key=value secrets."""
     if not isinstance(text, str) or not text:
         return text
-    # every pattern below needs one of these: user-info "@", a query "?", a key "=" (fast path)
-    if "=" not in text and "@" not in text and "?" not in text:
+    if not may_hold_secret(text):
         return text
     text = _USER_PASS.sub(MASK + "@", _URL.sub(_url_repl, text))
     return _KV_SECRET.sub(lambda m: m.group(1) + MASK, text)
+
+
+def may_hold_secret(text: str) -> bool:
+    """False when no pattern of mask_text can match: each needs its literal (a key secret "=",
+    a URL's user-info or query "://", a bare user:password@host ":" and "@"). A result id or
+    subject ("vm@src->dst") has "@" but no ":": it needs no regular expression."""
+    return "=" in text or "://" in text or (":" in text and "@" in text)
 
 
 def _url_repl(m) -> str:

@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any, Iterable, Optional
 
 from preflight.model import status_rank, worst_status, worst_verdict
-from preflight.scrub import MASK, mask_text   # the one mask and text scrubber of record and reports
+from preflight.scrub import MASK, mask_text, may_hold_secret   # the one mask and text scrubber of record and reports
 from preflight.textsafe import visible
 
 # Key words that mark a value as a secret. Matched against the *words* of a key
@@ -59,7 +59,7 @@ def mask_secrets(value: Any) -> Any:
             if is_secret_key(k) and v not in (None, "", [], {}):
                 out[k] = MASK
             elif type(v) is str:        # the common case, without a call per value
-                out[k] = mask_text(v) if _may_hold_secret(v) else v
+                out[k] = mask_text(v) if may_hold_secret(v) else v
             elif type(v) in _PLAIN:
                 out[k] = v
             else:
@@ -75,13 +75,6 @@ def mask_secrets(value: Any) -> Any:
 
 
 _PLAIN = (int, float, bool, type(None))
-
-
-def _may_hold_secret(text: str) -> bool:
-    """False when no pattern of preflight.scrub.mask_text can match: each needs its literal (a key
-    secret "=", URL user-info or query "://", bare user:password@host ":" and "@"). A result id or
-    subject ("vm@src->dst") has "@" but no ":": it needs no regular expression."""
-    return "=" in text or "://" in text or (":" in text and "@" in text)
 
 
 def report_document(report) -> dict:

@@ -1,10 +1,9 @@
-"""reports._common._may_hold_secret skips mask_text only where none of its patterns can match."""
+"""preflight.scrub.may_hold_secret (mask_text's fast path, also used by the report masking) skips mask_text only where none of its patterns can match."""
 
 import json
 from pathlib import Path
 
-from preflight.reports._common import _may_hold_secret
-from preflight.scrub import mask_text
+from preflight.scrub import mask_text, may_hold_secret
 
 DEMO = Path(__file__).resolve().parents[2] / "preflight" / "demo" / "demo-facts.json"
 
@@ -30,7 +29,7 @@ def _strings(value):
 
 def test_skipped_strings_are_those_mask_text_leaves_alone():
     texts = set(SAMPLES) | set(_strings(json.loads(DEMO.read_text())))
-    skipped = [t for t in texts if not _may_hold_secret(t)]
+    skipped = [t for t in texts if not may_hold_secret(t)]
     assert any("@" in t for t in skipped)         # the fast path does skip something mask_text would scan
     for t in skipped:
         assert mask_text(t) == t, t
@@ -39,4 +38,4 @@ def test_skipped_strings_are_those_mask_text_leaves_alone():
 def test_strings_with_a_secret_are_never_skipped():
     for t in ("user:pw@host", "nfs://admin:s3cret@filer/export", "https://h/p?token=abc", "password=hunter2"):
         assert mask_text(t) != t
-        assert _may_hold_secret(t)
+        assert may_hold_secret(t)
